@@ -1,0 +1,311 @@
+"""Experiment files: safe-loaded YAML, dotted overrides, attrs validation and signature checks."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from hyperbox.kernel.errors import ConfigError, HyperboxError
+from hyperbox.kernel.registry import Registry
+
+#: Arguments the kernel passes itself; an experiment need not (but may) give them.
+INJECTED = {
+    "spaces": ("num_classes", "in_channels", "input_shape"),
+    "mutators": ("model", "seed"),
+    "datasets": ("seed",),
+    "trainers": (),
+    "estimators": (),
+}
+DIRECTIONS = ("maximize", "minimize")
+
+
+@attrs.frozen
+class ComponentSpec:
+    """A component named by its registered name, with keyword arguments."""
+
+    name: str
+    args: dict[str, Any] = attrs.field(factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **self.args}
+
+
+@attrs.frozen
+class Budget:
+    trials: int | None = None
+    seconds: float | None = None
+
+
+@attrs.frozen
+class Experiment:
+    """A validated experiment. ``source`` names the file for error messages."""
+
+    name: str
+    dataset: ComponentSpec
+    space: ComponentSpec
+    mutator: ComponentSpec
+    trainer: ComponentSpec
+    estimators: tuple[ComponentSpec, ...]
+    objectives: tuple[str, ...]
+    directions: tuple[str, ...]
+    budget: Budget
+    seed: int = 0
+    device: str = "cpu"
+    output_dir: str = "runs"
+    source: str = "<experiment>"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "seed": self.seed,
+            "device": self.device,
+            "output_dir": self.output_dir,
+            "dataset": self.dataset.to_json(),
+            "space": self.space.to_json(),
+            "mutator": self.mutator.to_json(),
+            "trainer": self.trainer.to_json(),
+            "estimators": [e.to_json() for e in self.estimators],
+            "objective": list(self.objectives),
+            "direction": list(self.directions),
+            "budget": attrs.asdict(self.budget),
+        }
+
+
+TOP_LEVEL = (
+    "name", "seed", "device", "output_dir", "dataset", "space", "mutator", "trainer",
+    "estimators", "objective", "direction", "budget",
+)
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).split("\n")[0]
+        raise ConfigError(f"{path}:{where}: malformed YAML ({problem})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: an experiment file must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str) -> dict[str, Any]:
+    """``key.sub=value`` overrides; values are parsed as YAML scalars (safe)."""
+    data = copy.deepcopy(data)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {override!r}: expected key.sub=value")
+        try:
+            value = yaml.safe_load(raw) if raw else None
+        except yaml.YAMLError:
+            value = raw
+        parts = key.split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if isinstance(child, str) and part in ("dataset", "space", "mutator", "trainer"):
+                child = {"name": child}
+            elif child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"override {override!r}: {'.'.join(parts[: depth + 1])} is not a mapping")
+            node[part] = child
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def _component(value: Any, where: str) -> ComponentSpec:
+    if isinstance(value, str):
+        return ComponentSpec(value)
+    if isinstance(value, Mapping):
+        args = dict(value)
+        name = args.pop("name", None)
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{where}: missing 'name' (the registered component name)")
+        bad = [k for k in args if not isinstance(k, str)]
+        if bad:
+            raise ConfigError(f"{where}: argument names must be strings, got {bad}")
+        return ComponentSpec(name, args)
+    raise ConfigError(f"{where}: expected a component name or a mapping with 'name', got {value!r}")
+
+
+def _as_tuple(value: Any) -> tuple:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,)
+
+
+def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "experiment") -> Experiment:
+    unknown = [k for k in data if k not in TOP_LEVEL]
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL)}")
+    for required in ("dataset", "space", "mutator", "trainer"):
+        if data.get(required) is None:
+            raise ConfigError(f"{source}: missing key {required!r}")
+    estimators = tuple(
+        _component(e, f"{source}: estimators[{i}]") for i, e in enumerate(_as_tuple(data.get("estimators")))
+    )
+    objectives = tuple(_as_tuple(data.get("objective")))
+    if not objectives:
+        objectives = ("accuracy",)
+    directions = tuple(_as_tuple(data.get("direction"))) or ("maximize",) * len(objectives)
+    if len(directions) == 1 and len(objectives) > 1:
+        directions = directions * len(objectives)
+    if len(directions) != len(objectives):
+        raise ConfigError(f"{source}: direction: {len(directions)} directions for {len(objectives)} objectives")
+    for direction in directions:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"{source}: direction: {direction!r} must be 'maximize' or 'minimize'")
+    for objective in objectives:
+        if not isinstance(objective, str):
+            raise ConfigError(f"{source}: objective: {objective!r} must be a metric name")
+    budget_data = data.get("budget") or {}
+    if not isinstance(budget_data, Mapping):
+        raise ConfigError(f"{source}: budget: expected a mapping with 'trials' and/or 'seconds'")
+    for key in budget_data:
+        if key not in ("trials", "seconds"):
+            raise ConfigError(f"{source}: budget.{key}: unknown key; allowed: trials, seconds")
+    trials, seconds = budget_data.get("trials"), budget_data.get("seconds")
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise ConfigError(f"{source}: budget.trials: expected a positive integer, got {trials!r}")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+        raise ConfigError(f"{source}: budget.seconds: expected a positive number, got {seconds!r}")
+    if trials is None and seconds is None:
+        trials = 1
+    checks = {"seed": int, "device": str, "output_dir": str, "name": str}
+    for key, kind in checks.items():
+        if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
+            raise ConfigError(f"{source}: {key}: expected {kind.__name__}, got {data[key]!r}")
+    return Experiment(
+        name=data.get("name") or default_name,
+        dataset=_component(data["dataset"], f"{source}: dataset"),
+        space=_component(data["space"], f"{source}: space"),
+        mutator=_component(data["mutator"], f"{source}: mutator"),
+        trainer=_component(data["trainer"], f"{source}: trainer"),
+        estimators=estimators,
+        objectives=objectives,
+        directions=directions,
+        budget=Budget(trials=trials, seconds=seconds),
+        seed=data.get("seed", 0),
+        device=data.get("device", "cpu"),
+        output_dir=data.get("output_dir", "runs"),
+        source=source,
+    )
+
+
+def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Experiment:
+    data = apply_overrides(load_yaml(path), overrides, str(path))
+    return parse_experiment(data, str(path), default_name=Path(path).stem)
+
+
+def check_components(experiment: Experiment, registry: Registry) -> None:
+    """Every component exists and its arguments fit the factory's signature (imports the factories)."""
+    items = [
+        ("datasets", "dataset", experiment.dataset),
+        ("spaces", "space", experiment.space),
+        ("mutators", "mutator", experiment.mutator),
+        ("trainers", "trainer", experiment.trainer),
+    ] + [("estimators", f"estimators[{i}]", e) for i, e in enumerate(experiment.estimators)]
+    for kind, where, spec in items:
+        try:
+            component = registry.get(kind, spec.name)
+            factory = component.load()
+        except HyperboxError as error:
+            raise ConfigError(f"{experiment.source}: {where}: {error}") from None
+        except ImportError as error:
+            raise ConfigError(
+                f"{experiment.source}: {where}: {kind[:-1]} {spec.name!r} cannot be imported ({error})"
+            ) from None
+        check_arguments(factory, spec.args, f"{experiment.source}: {where}", INJECTED[kind])
+
+
+def check_arguments(factory: Any, args: Mapping[str, Any], where: str, injected: Sequence[str] = ()) -> None:
+    """Raise a :class:`ConfigError` naming ``where`` and the key for unknown or ill-typed arguments."""
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return
+    parameters = {
+        name: p
+        for name, p in signature.parameters.items()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    allowed = [name for name in parameters if name not in injected]
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: skip type checks, keep name checks
+        hints = {}
+    for key, value in args.items():
+        if key not in parameters:
+            if takes_any:
+                continue
+            raise ConfigError(
+                f"{where}.{key}: unknown argument; allowed: {', '.join(allowed) if allowed else '(none)'}"
+            )
+        expected = hints.get(key)
+        if expected is not None and not _matches(value, expected):
+            raise ConfigError(f"{where}.{key}: expected {_type_name(expected)}, got {value!r}")
+    missing = [
+        name
+        for name, p in parameters.items()
+        if p.default is p.empty and name not in args and name not in injected
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing argument {missing[0]!r}")
+
+
+def _matches(value: Any, expected: Any) -> bool:
+    origin = typing.get_origin(expected)
+    if expected is Any or expected is object:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(expected))
+    if origin is typing.Literal:
+        return value in typing.get_args(expected)
+    if expected is type(None):
+        return value is None
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected in (str, bool, dict, list):
+        return isinstance(value, expected)
+    base = origin or expected
+    if base in (list, tuple, Sequence, typing.Sequence, typing.List, typing.Tuple):
+        return isinstance(value, (list, tuple))
+    if base in (dict, Mapping, typing.Mapping, typing.Dict):
+        return isinstance(value, Mapping)
+    return True  # types a YAML value cannot be checked against
+
+
+def _type_name(expected: Any) -> str:
+    if typing.get_origin(expected) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(expected))
+    if typing.get_origin(expected) is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(expected))
+    if expected is type(None):
+        return "null"
+    return getattr(expected, "__name__", str(expected))

@@ -1,0 +1,51 @@
+"""Structured event log of a run: JSON lines on disk, a human rendering on the console."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+
+class EventLog:
+    """``log.info("trial_end", number=3, ...)`` writes one JSON line (flushed) and, unless quiet,
+    a readable line on stderr."""
+
+    def __init__(self, path: str | Path, console: bool = True) -> None:
+        self._file = open(path, "a", encoding="utf-8")
+        timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+        self._json = structlog.wrap_logger(
+            structlog.WriteLogger(self._file),
+            processors=[structlog.processors.add_log_level, timestamp, structlog.processors.JSONRenderer(default=str)],
+        )
+        self._console = (
+            structlog.wrap_logger(
+                structlog.PrintLogger(sys.stderr),
+                processors=[
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="%H:%M:%S"),
+                    structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), pad_event_to=12),
+                ],
+            )
+            if console
+            else None
+        )
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._emit("info", event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._emit("warning", event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._emit("error", event, fields)
+
+    def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        getattr(self._json, level)(event, **fields)
+        if self._console is not None:
+            getattr(self._console, level)(event, **fields)
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,109 @@
+"""Hook specifications: the whole plugin contract.
+
+A plugin is a module named by an entry point in the ``hyperbox.plugins`` group; it implements any
+of these hooks with ``@hookimpl``. Registration hooks receive a ``register`` callback owned by the
+kernel::
+
+    register(name, factory, help=None)
+
+``factory`` is the callable itself or a lazy ``"package.module:attr"`` string, imported only when
+the component is used, so listing components imports nothing heavy. A name registered by two
+plugins is an error naming both.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("hyperbox")
+hookimpl = pluggy.HookimplMarker("hyperbox")
+
+
+@hookspec
+def hyperbox_register_spaces(register):
+    """Register search spaces (networks or parameter sets).
+
+    Called once, when the kernel first needs the component registry.
+    The factory is called with the experiment's ``space`` arguments; arguments named
+    ``num_classes``, ``in_channels`` or ``input_shape`` that the experiment leaves out are filled
+    from the dataset. It returns the model (whose mutables are searched).
+    """
+
+
+@hookspec
+def hyperbox_register_mutators(register):
+    """Register search algorithms.
+
+    Called once, when the kernel first needs the component registry. The factory is called as
+    ``factory(model, seed=..., **arguments)`` and returns a :class:`hyperbox.kernel.Mutator`.
+    """
+
+
+@hookspec
+def hyperbox_register_estimators(register):
+    """Register estimators (metrics of a trained model).
+
+    Called once, when the kernel first needs the component registry. The factory is called with
+    the experiment's arguments and returns a callable ``estimator(model, data, context)`` that
+    returns a mapping of metric name to number.
+    """
+
+
+@hookspec
+def hyperbox_register_trainers(register):
+    """Register trainers.
+
+    Called once, when the kernel first needs the component registry. The factory is called with
+    the experiment's arguments and returns an object with ``trial(model, arch, data, context)``
+    (returns the model to estimate for ``arch``) and optionally ``fit(model, mutator, data,
+    context)`` (a search phase before the trials: supernet training, differentiable search).
+    """
+
+
+@hookspec
+def hyperbox_register_datasets(register):
+    """Register datasets.
+
+    Called once, when the kernel first needs the component registry. The factory is called with
+    the experiment's arguments plus ``seed`` and returns the data object handed to trainers and
+    estimators; its optional ``num_classes``, ``in_channels`` and ``input_shape`` attributes are
+    passed on to the space.
+    """
+
+
+@hookspec
+def hyperbox_register_commands(register):
+    """Register ``hbk`` sub-commands.
+
+    Called once, when the CLI starts. ``register(name, main, help="one line")``: ``main`` (or its
+    ``"module:attr"``) is called as ``main(argv: list[str]) -> int | None`` with the arguments that
+    follow the command name.
+    """
+
+
+@hookspec
+def hyperbox_run_start(run):
+    """A run starts (or resumes). ``run`` is the :class:`hyperbox.kernel.runner.Run`: its
+    ``directory``, ``config`` and ``resumed`` flag."""
+
+
+@hookspec
+def hyperbox_run_end(run, summary):
+    """A run ended; ``summary`` is the dict written to ``summary.json``."""
+
+
+@hookspec
+def hyperbox_trial_start(run, trial):
+    """A trial starts; ``trial`` is the :class:`hyperbox.kernel.runner.Trial` (``number``, ``arch``)."""
+
+
+@hookspec
+def hyperbox_trial_end(run, trial):
+    """A trial ended; ``trial.state`` is ``complete``, ``pruned`` or ``failed`` and ``trial.metrics``
+    holds its results."""
+
+
+@hookspec
+def hyperbox_epoch_end(run, trial, epoch, metrics):
+    """A trainer finished epoch ``epoch`` (0-based) of ``trial`` (``None`` during a trainer's
+    ``fit`` phase) with ``metrics`` (a mapping name -> number)."""

@@ -1,0 +1,92 @@
+"""The base class of every search algorithm (torch-free).
+
+A mutator finds the mutables of a model, samples decisions for them, applies them and learns
+from feedback. Subclasses implement :meth:`Mutator.sample_search`; algorithms that learn from
+results also override :meth:`Mutator.observe`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hyperbox.kernel.space import SearchSpace
+
+__all__ = ["Mutator"]
+
+
+class Mutator:
+    """Search over every mutable of ``model``.
+
+    Args:
+        model: a module tree (anything with ``named_modules()``), an object with ``mutables()``,
+            or an iterable of mutables.
+        seed: seeds :attr:`rng`, the random generator every sampling method should use so that
+            a search is reproducible.
+    """
+
+    #: Whether several workers may sample from one shared study (see ``hyperbox.hpo``).
+    supports_parallel: bool = True
+
+    def __init__(self, model: Any, *, seed: int | None = None) -> None:
+        self.model = model
+        self.space = SearchSpace.of(model)
+        self.rng = random.Random(seed)
+        self._cache: dict[str, Any] = {}
+        self.objectives: tuple[str, ...] = ("accuracy",)
+        self.directions: tuple[str, ...] = ("maximize",)
+
+    def set_objectives(self, objectives: Sequence[str], directions: Sequence[str]) -> None:
+        """The metrics the search optimises (the runner calls this before the first trial)."""
+        self.objectives, self.directions = tuple(objectives), tuple(directions)
+
+    def score(self, metrics: Mapping[str, float]) -> float:
+        """The first objective of ``metrics``, signed so that higher is better."""
+        value = float(metrics[self.objectives[0]])
+        return value if self.directions[0] == "maximize" else -value
+
+    @property
+    def mutables(self) -> list:
+        """Every mutable of the model (several may share one key)."""
+        return self.space.mutables()
+
+    def sample_search(self) -> dict[str, Any]:
+        """Return a new architecture ``{key: decision}`` to try. Subclasses implement this."""
+        raise NotImplementedError(f"{type(self).__name__} must implement sample_search()")
+
+    def sample_final(self) -> dict[str, Any]:
+        """The architecture to export once the search is over (by default the current one)."""
+        return dict(self._cache)
+
+    def reset(self) -> dict[str, Any]:
+        """Sample a new architecture, apply it to the model and return it (also in ``_cache``)."""
+        return self.apply(self.sample_search())
+
+    def apply(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate ``arch`` against the space, set every mutable's decision and remember it."""
+        self._cache = self.space.apply(arch)
+        return self._cache
+
+    def observe(self, arch: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        """Feedback: ``arch`` scored ``metrics``. Learning algorithms override this."""
+
+    def report(self, arch: Mapping[str, Any], step: int, metrics: Mapping[str, float]) -> bool:
+        """An intermediate result of a running trial; return True to stop (prune) the trial."""
+        return False
+
+    def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float] | None]]) -> None:
+        """Bring the search back to where it was after ``history`` (resume of a killed run).
+
+        ``history`` holds ``(arch, metrics)`` of the finished trials in order (``metrics`` is None
+        for a failed or pruned trial). The default replays them: sample (to advance :attr:`rng`
+        exactly as the first run did), then observe the recorded result.
+        """
+        for arch, metrics in history:
+            self.sample_search()
+            if metrics is not None:
+                self.observe(arch, metrics)
+
+    def export(self) -> dict[str, Any]:
+        """The final architecture in JSON form."""
+        return self.space.to_json(self.space.validate(self.sample_final()))

@@ -1,0 +1,320 @@
+"""The experiment runner: build the components, run the trials, write the run directory.
+
+A run directory ``runs/<name>-<timestamp>/`` holds ``config.yaml`` (the resolved experiment),
+``events.jsonl``, ``trials.jsonl`` (one record per finished trial, appended and flushed),
+``best_arch.json``, ``best_weights.pt`` (a ``state_dict``) and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import yaml
+
+from hyperbox.kernel.config import Experiment, check_components, parse_experiment
+from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
+from hyperbox.kernel.events import EventLog
+from hyperbox.kernel.files import append_jsonl, read_jsonl, save_state_dict, write_json, write_text
+from hyperbox.kernel.plugins import PluginManager, get_manager
+
+CONFIG_FILE, TRIALS_FILE, SUMMARY_FILE = "config.yaml", "trials.jsonl", "summary.json"
+BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights.pt", "events.jsonl"
+
+
+@attrs.define
+class Trial:
+    number: int
+    arch: dict[str, Any]
+    seed: int
+    state: str = "running"  # running | complete | pruned | failed
+    metrics: dict[str, float] = attrs.field(factory=dict)
+    error: str | None = None
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+class Context:
+    """What trainers and estimators receive besides the model and the data."""
+
+    def __init__(self, run: Run, trial: Trial | None) -> None:
+        self.run = run
+        self.trial = trial
+        self.device = run.experiment.device
+        self.seed = trial.seed if trial is not None else run.experiment.seed
+        self.log = run.log
+
+    @property
+    def resumed(self) -> bool:
+        return self.run.resumed
+
+    @property
+    def directory(self) -> Path:
+        return self.run.directory
+
+    def state_path(self, name: str) -> Path:
+        """A file in the run directory for a trainer's own state (checkpoints for resume)."""
+        return self.run.directory / name
+
+    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Report an epoch's metrics; raises :class:`TrialPruned` if the search stops the trial."""
+        metrics = {k: float(v) for k, v in metrics.items()}
+        self.run.log.info("epoch_end", trial=self.trial.number if self.trial else None, epoch=epoch, **metrics)
+        self.run.hook.hyperbox_epoch_end(run=self.run, trial=self.trial, epoch=epoch, metrics=metrics)
+        if self.trial is not None:
+            self.trial.metrics.update(metrics)
+            if self.run.mutator.report(self.trial.arch, epoch, metrics):
+                raise TrialPruned(f"trial {self.trial.number} pruned at epoch {epoch}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's generator, and NumPy's and torch's if they are already imported."""
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed % 2**32)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """Each trial's own seed, so a resumed run retrains a trial exactly as the first run would."""
+    return (seed * 1_000_003 + number * 7919) % 2**31
+
+
+def _call(factory: Any, args: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    """Call ``factory(**args)`` adding those ``extra`` arguments it accepts and ``args`` lacks."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    kwargs = {k: v for k, v in extra.items() if (k in parameters or takes_any) and k not in args}
+    return factory(**args, **kwargs)
+
+
+def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+class Run:
+    """One run of an experiment, fresh or resumed."""
+
+    def __init__(
+        self,
+        experiment: Experiment,
+        *,
+        resume: str | os.PathLike | None = None,
+        manager: PluginManager | None = None,
+        console: bool = True,
+        progress: bool | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.manager = manager or get_manager()
+        self.registry = self.manager.registry
+        self.hook = self.manager.hook
+        self.resumed = resume is not None
+        self.console = console
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        check_components(experiment, self.registry)
+        self._build()
+        self.directory = Path(resume) if resume is not None else self._new_directory()
+        self.log = EventLog(self.directory / EVENTS_FILE, console=console)
+        if not self.resumed:
+            write_text(self.directory / CONFIG_FILE, yaml.safe_dump(experiment.to_json(), sort_keys=False))
+        self.trials: list[Trial] = [Trial(**record) for record in read_jsonl(self.directory / TRIALS_FILE)]
+
+    @classmethod
+    def resume(cls, directory: str | os.PathLike, **kwargs: Any) -> Run:
+        directory = Path(directory)
+        config = directory / CONFIG_FILE
+        if not config.is_file():
+            raise ConfigError(f"{directory}: not a run directory (no {CONFIG_FILE})")
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        experiment = parse_experiment(data, str(config))
+        return cls(experiment, resume=directory, **kwargs)
+
+    # -- construction -------------------------------------------------------------------------
+    def _component(self, kind: str, spec, extra: Mapping[str, Any], where: str) -> Any:
+        factory = self.registry.get(kind, spec.name).load()
+        try:
+            return _call(factory, spec.args, extra)
+        except HyperboxError:
+            raise
+        except (ValueError, TypeError, FileNotFoundError) as error:
+            raise ConfigError(f"{self.experiment.source}: {where} {spec.name!r}: {error}") from error
+
+    def _build(self) -> None:
+        experiment = self.experiment
+        seed_everything(experiment.seed)
+        self.data = self._component("datasets", experiment.dataset, {"seed": experiment.seed}, "dataset")
+        shape = {k: getattr(self.data, k) for k in ("num_classes", "in_channels", "input_shape") if hasattr(self.data, k)}
+        self.model = self._component("spaces", experiment.space, shape, "space")
+        factory = self.registry.get("mutators", experiment.mutator.name).load()
+        try:
+            self.mutator = factory(self.model, seed=experiment.seed, **experiment.mutator.args)
+        except HyperboxError:
+            raise
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"{experiment.source}: mutator {experiment.mutator.name!r}: {error}") from error
+        self.mutator.set_objectives(experiment.objectives, experiment.directions)
+        self.trainer = self._component("trainers", experiment.trainer, {}, "trainer")
+        self.estimators = [
+            self._component("estimators", spec, {}, f"estimators[{i}]") for i, spec in enumerate(experiment.estimators)
+        ]
+
+    def _new_directory(self) -> Path:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = Path(self.experiment.output_dir) / f"{self.experiment.name}-{stamp}"
+        base.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in range(1000):
+            directory = base.with_name(base.name + (f"-{suffix}" if suffix else ""))
+            try:
+                directory.mkdir()
+                return directory
+            except FileExistsError:
+                continue
+        raise HyperboxError(f"{base}: cannot create a fresh run directory")
+
+    # -- the search ---------------------------------------------------------------------------
+    def _values(self, metrics: Mapping[str, float]) -> list[float]:
+        """Objective values signed so that higher is better."""
+        return [
+            float(metrics[o]) if d == "maximize" else -float(metrics[o])
+            for o, d in zip(self.experiment.objectives, self.experiment.directions)
+        ]
+
+    def best_trial(self) -> Trial | None:
+        complete = [t for t in self.trials if t.state == "complete"]
+        return max(complete, key=lambda t: self._values(t.metrics)[0], default=None)
+
+    def pareto_front(self) -> list[Trial]:
+        complete = [t for t in self.trials if t.state == "complete"]
+        values = {t.number: self._values(t.metrics) for t in complete}
+        return [t for t in complete if not any(dominates(values[o.number], values[t.number]) for o in complete)]
+
+    def _budget_left(self, started: float, previous_s: float) -> bool:
+        budget = self.experiment.budget
+        if budget.trials is not None and len(self.trials) >= budget.trials:
+            return False
+        if budget.seconds is not None and previous_s + time.monotonic() - started >= budget.seconds:
+            return False
+        return True
+
+    def execute(self) -> dict[str, Any]:
+        """Run (or finish) the search; returns the summary."""
+        experiment = self.experiment
+        previous_s = sum(t.duration_s for t in self.trials)
+        started = time.monotonic()
+        self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(self.trials))
+        self.hook.hyperbox_run_start(run=self)
+        self.mutator.restore([(t.arch, t.metrics if t.state == "complete" else None) for t in self.trials])
+        status = "complete"
+        progress = self._progress()
+        try:
+            fit = getattr(self.trainer, "fit", None)
+            if fit is not None:
+                seed_everything(experiment.seed)
+                fit(self.model, self.mutator, self.data, Context(self, None))
+            while self._budget_left(started, previous_s):
+                self._run_trial(len(self.trials))
+                if progress is not None:
+                    progress.update(self.trials, self.best_trial())
+        except KeyboardInterrupt:
+            status = "interrupted"
+            raise
+        finally:
+            if progress is not None:
+                progress.close()
+            summary = self._summary(status, previous_s + time.monotonic() - started)
+            write_json(self.directory / SUMMARY_FILE, summary)
+            self.log.info("run_end", status=status, best=summary["best"])
+            self.hook.hyperbox_run_end(run=self, summary=summary)
+            self.log.close()
+        return summary
+
+    def _run_trial(self, number: int) -> Trial:
+        arch = self.mutator.reset()
+        trial = Trial(number=number, arch=self.mutator.space.to_json(arch), seed=trial_seed(self.experiment.seed, number))
+        self.log.info("trial_start", number=number, arch=trial.arch)
+        self.hook.hyperbox_trial_start(run=self, trial=trial)
+        context = Context(self, trial)
+        begin = time.monotonic()
+        model = None
+        seed_everything(trial.seed)
+        try:
+            model = self.trainer.trial(self.model, arch, self.data, context)
+            metrics: dict[str, float] = {}
+            for estimator in self.estimators:
+                metrics.update({k: float(v) for k, v in estimator(model, self.data, context).items()})
+            trial.metrics.update(metrics)
+            missing = [o for o in self.experiment.objectives if o not in trial.metrics]
+            if missing:
+                raise ConfigError(
+                    f"{self.experiment.source}: objective {missing[0]!r} is not measured; "
+                    f"metrics: {', '.join(sorted(trial.metrics)) or '(none)'} (add an estimator)"
+                )
+            trial.state = "complete"
+        except TrialPruned:
+            trial.state = "pruned"
+        except BaseException as error:
+            trial.state, trial.error = "failed", f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            trial.duration_s = time.monotonic() - begin
+            if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
+                self._finish_trial(trial, model)
+        return trial
+
+    def _finish_trial(self, trial: Trial, model: Any) -> None:
+        best = self.best_trial()
+        append_jsonl(self.directory / TRIALS_FILE, trial.to_json())
+        self.trials.append(trial)
+        if trial.state == "complete":
+            self.mutator.observe(trial.arch, trial.metrics)
+            if best is None or self._values(trial.metrics)[0] > self._values(best.metrics)[0]:
+                write_json(self.directory / BEST_ARCH_FILE, trial.arch)
+                if hasattr(model, "state_dict"):
+                    save_state_dict(self.directory / BEST_WEIGHTS_FILE, model.state_dict())
+        self.log.info("trial_end", number=trial.number, state=trial.state, **trial.metrics)
+        self.hook.hyperbox_trial_end(run=self, trial=trial)
+
+    def _summary(self, status: str, duration_s: float) -> dict[str, Any]:
+        best = self.best_trial()
+        counts = {state: sum(t.state == state for t in self.trials) for state in ("complete", "pruned", "failed")}
+        summary: dict[str, Any] = {
+            "name": self.experiment.name,
+            "directory": str(self.directory),
+            "status": status,
+            "objectives": list(self.experiment.objectives),
+            "directions": list(self.experiment.directions),
+            "trials": len(self.trials),
+            **counts,
+            "duration_s": round(duration_s, 3),
+            "best": None if best is None else {"number": best.number, "arch": best.arch, "metrics": best.metrics},
+        }
+        if len(self.experiment.objectives) > 1:
+            summary["pareto_front"] = [
+                {"number": t.number, "arch": t.arch, "metrics": t.metrics} for t in self.pareto_front()
+            ]
+        return summary
+
+    def _progress(self):
+        if not self.progress:
+            return None
+        from hyperbox.kernel.progress import TrialProgress
+
+        return TrialProgress(self.experiment, done=len(self.trials))
+
+
+def run_experiment(experiment: Experiment, **kwargs: Any) -> dict[str, Any]:
+    return Run(experiment, **kwargs).execute()

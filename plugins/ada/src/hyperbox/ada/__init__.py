@@ -1,0 +1,1 @@
+"""Hyperbox ADA: augmentation-policy search over Kornia operations."""

@@ -1,0 +1,1 @@
+"""Hyperbox HPO: Optuna-driven search of any space, distributed studies, autoHyper."""
