@@ -23,8 +23,8 @@ hookimpl = pluggy.HookimplMarker("hyperbox")
 def hyperbox_register_spaces(register):
     """Register search spaces (networks or parameter sets).
 
-    Called once, when the kernel first needs the component registry.
-    The factory is called with the experiment's ``space`` arguments; arguments named
+    Called once, when the kernel first needs the component registry, with ``register(name,
+    factory, help=None)``. The factory is called with the experiment's ``space`` arguments; arguments named
     ``num_classes``, ``in_channels`` or ``input_shape`` that the experiment leaves out are filled
     from the dataset. It returns the model (whose mutables are searched).
     """
@@ -34,7 +34,8 @@ def hyperbox_register_spaces(register):
 def hyperbox_register_mutators(register):
     """Register search algorithms.
 
-    Called once, when the kernel first needs the component registry. The factory is called as
+    Called once, when the kernel first needs the component registry, with ``register(name,
+    factory, help=None)``. The factory is called as
     ``factory(model, seed=..., **arguments)`` and returns a :class:`hyperbox.kernel.Mutator`.
     """
 
@@ -43,7 +44,8 @@ def hyperbox_register_mutators(register):
 def hyperbox_register_estimators(register):
     """Register estimators (metrics of a trained model).
 
-    Called once, when the kernel first needs the component registry. The factory is called with
+    Called once, when the kernel first needs the component registry, with ``register(name,
+    factory, help=None)``. The factory is called with
     the experiment's arguments and returns a callable ``estimator(model, data, context)`` that
     returns a mapping of metric name to number.
     """
@@ -53,7 +55,8 @@ def hyperbox_register_estimators(register):
 def hyperbox_register_trainers(register):
     """Register trainers.
 
-    Called once, when the kernel first needs the component registry. The factory is called with
+    Called once, when the kernel first needs the component registry, with ``register(name,
+    factory, help=None)``. The factory is called with
     the experiment's arguments and returns an object with ``trial(model, arch, data, context)``
     (returns the model to estimate for ``arch``) and optionally ``fit(model, mutator, data,
     context)`` (a search phase before the trials: supernet training, differentiable search).
@@ -64,7 +67,8 @@ def hyperbox_register_trainers(register):
 def hyperbox_register_datasets(register):
     """Register datasets.
 
-    Called once, when the kernel first needs the component registry. The factory is called with
+    Called once, when the kernel first needs the component registry, with ``register(name,
+    factory, help=None)``. The factory is called with
     the experiment's arguments plus ``seed`` and returns the data object handed to trainers and
     estimators; its optional ``num_classes``, ``in_channels`` and ``input_shape`` attributes are
     passed on to the space.
@@ -89,21 +93,21 @@ def hyperbox_run_start(run):
 
 @hookspec
 def hyperbox_run_end(run, summary):
-    """A run ended; ``summary`` is the dict written to ``summary.json``."""
+    """A run ended (``run`` as in ``hyperbox_run_start``); ``summary`` is the dict written to ``summary.json``."""
 
 
 @hookspec
 def hyperbox_trial_start(run, trial):
-    """A trial starts; ``trial`` is the :class:`hyperbox.kernel.runner.Trial` (``number``, ``arch``)."""
+    """A trial of ``run`` starts; ``trial`` is the :class:`hyperbox.kernel.runner.Trial` (``number``, ``arch``)."""
 
 
 @hookspec
 def hyperbox_trial_end(run, trial):
-    """A trial ended; ``trial.state`` is ``complete``, ``pruned`` or ``failed`` and ``trial.metrics``
+    """A trial of ``run`` ended; ``trial.state`` is ``complete``, ``pruned`` or ``failed`` and ``trial.metrics``
     holds its results."""
 
 
 @hookspec
 def hyperbox_epoch_end(run, trial, epoch, metrics):
-    """A trainer finished epoch ``epoch`` (0-based) of ``trial`` (``None`` during a trainer's
-    ``fit`` phase) with ``metrics`` (a mapping name -> number)."""
+    """A trainer of ``run`` finished epoch ``epoch`` (0-based) of ``trial`` (``None`` during a
+    trainer's ``fit`` phase) with ``metrics`` (a mapping name -> number)."""

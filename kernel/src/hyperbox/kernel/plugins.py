@@ -100,7 +100,8 @@ class PluginManager:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as error:
-            raise PluginError(f"plugin {error.plugin_name!r}: {error}") from None
+            name = self.pm.get_name(error.plugin)
+            raise PluginError(f"plugin {name!r}: {str(error).split(' in plugin ')[0]} (misspelt hook name?)") from None
         if _env_flag("HBK_TRACE_PLUGINS"):
             self.pm.trace.root.setwriter(lambda message: sys.stderr.write(message))
             self.pm.enable_tracing()

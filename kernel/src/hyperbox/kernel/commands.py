@@ -1,0 +1,171 @@
+"""The built-in ``hbk`` verbs: run, plugins, list, show, export."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hyperbox.kernel.errors import ConfigError, HyperboxError
+from hyperbox.kernel.files import read_jsonl
+from hyperbox.kernel.plugins import get_manager
+from hyperbox.kernel.registry import KINDS
+
+
+def run_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hbk run", description="Run an experiment; without one, the quick demo.")
+    parser.add_argument("experiment", nargs="?", help="experiment YAML file")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted overrides")
+    parser.add_argument("--resume", metavar="RUNDIR", help="continue a killed run")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no console log or progress bar")
+    args = parser.parse_args(argv)
+    from hyperbox.kernel.config import load_experiment
+    from hyperbox.kernel.runner import Run
+
+    if args.experiment and "=" in args.experiment and not Path(args.experiment).exists():
+        args.overrides.insert(0, args.experiment)
+        args.experiment = None
+    console = not args.quiet
+    if args.resume:
+        if args.experiment or args.overrides:
+            raise ConfigError("--resume takes the run directory alone (its config.yaml is reused)")
+        run = Run.resume(args.resume, console=console, progress=None if console else False)
+    else:
+        if args.experiment:
+            experiment = load_experiment(args.experiment, args.overrides)
+        else:
+            with resources.as_file(resources.files("hyperbox.kernel") / "demo.yaml") as demo:
+                experiment = load_experiment(demo, args.overrides)
+        run = Run(experiment, console=console, progress=None if console else False)
+    try:
+        summary = run.execute()
+    except HyperboxError:
+        if not run.resumed and not any(t.state == "complete" for t in run.trials):
+            shutil.rmtree(run.directory, ignore_errors=True)  # nothing worth keeping: no half-written run
+        raise
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    best = summary["best"]
+    console.print(f"[bold]run[/bold] {summary['directory']}  ({summary['complete']} trials complete)")
+    if best is None:
+        console.print("no trial completed")
+        return
+    table = Table(title=f"best trial #{best['number']}", show_header=False)
+    for key, value in best["metrics"].items():
+        table.add_row(key, f"{value:.6g}")
+    console.print(table)
+    console.print("architecture " + json.dumps(best["arch"]))
+
+
+def plugins_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hbk plugins", description="List installed plugins.")
+    parser.add_argument("--all", action="store_true", help="include the kernel's internal plugin")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    infos = get_manager().infos(include_internal=args.all)
+    if args.json:
+        print(json.dumps([info.to_json() for info in infos], indent=2))
+        return 0
+    for info in infos:
+        dist = f"{info.distribution} {info.version}" if info.distribution else "(internal)"
+        print(f"{info.name:<12} {dist:<36} {info.status}")
+        if info.error:
+            print(f"    error: {info.error}")
+        for kind, names in info.registers.items():
+            print(f"    {kind}: {', '.join(names)}")
+    return 0
+
+
+def list_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hbk list", description="List registered components.")
+    parser.add_argument("kind", nargs="?", choices=[k for k in KINDS if k != "commands"])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    registry = get_manager().registry
+    kinds = [args.kind] if args.kind else [k for k in KINDS if k != "commands"]
+    listing = {
+        kind: [{"name": c.name, "plugin": c.plugin, "help": c.summary} for c in registry.components(kind)]
+        for kind in kinds
+    }
+    if args.json:
+        print(json.dumps(listing, indent=2))
+        return 0
+    for kind, components in listing.items():
+        print(f"{kind}:")
+        for c in components:
+            print(f"  {c['name']:<16} [{c['plugin']}] {c['help']}")
+    return 0
+
+
+def _load_run(directory: str) -> tuple[Path, dict[str, Any] | None, list[dict]]:
+    path = Path(directory)
+    if not (path / "config.yaml").is_file():
+        raise HyperboxError(f"{directory}: not a run directory (no config.yaml)")
+    summary_file = path / "summary.json"
+    summary = json.loads(summary_file.read_text(encoding="utf-8")) if summary_file.is_file() else None
+    return path, summary, read_jsonl(path / "trials.jsonl")
+
+
+def show_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="hbk show", description="Show a run's trials and best result.")
+    parser.add_argument("rundir")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    args = parser.parse_args(argv)
+    path, summary, trials = _load_run(args.rundir)
+    if args.json:
+        print(json.dumps({"summary": summary, "trials": trials}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    metric_names = sorted({name for trial in trials for name in trial.get("metrics", {})})
+    table = Table(title=str(path))
+    for column in ("#", "state", *metric_names, "seconds"):
+        table.add_column(column, justify="right")
+    for trial in trials:
+        metrics = trial.get("metrics", {})
+        cells = [f"{metrics[m]:.5g}" if m in metrics else "" for m in metric_names]
+        table.add_row(str(trial["number"]), trial["state"], *cells, f"{trial.get('duration_s', 0):.2f}")
+    console = Console()
+    console.print(table)
+    best = (summary or {}).get("best")
+    if best is not None:
+        console.print(f"best: trial #{best['number']} " + json.dumps(best["metrics"]))
+        console.print("architecture " + json.dumps(best["arch"]))
+    elif summary is None:
+        console.print("(run not finished: no summary.json yet; resume it with hbk run --resume)")
+    return 0
+
+
+def export_command(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="hbk export", description="Print the best architecture; with -o, write it and its weights to a folder."
+    )
+    parser.add_argument("rundir")
+    parser.add_argument("-o", "--output", metavar="DIR", help="write arch.json and weights.pt here")
+    args = parser.parse_args(argv)
+    path, _, _ = _load_run(args.rundir)
+    arch_file, weights_file = path / "best_arch.json", path / "best_weights.pt"
+    if not arch_file.is_file():
+        raise HyperboxError(f"{args.rundir}: no completed trial to export")
+    if args.output:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(arch_file, out / "arch.json")
+        if weights_file.is_file():
+            shutil.copyfile(weights_file, out / "weights.pt")
+        print(f"wrote {out / 'arch.json'}" + (f" and {out / 'weights.pt'}" if weights_file.is_file() else ""))
+    else:
+        sys.stdout.write(arch_file.read_text(encoding="utf-8"))
+    return 0

@@ -1,0 +1,124 @@
+"""Kernel domains as Optuna parameters, and back.
+
+Each key of the search space becomes one or more Optuna parameters:
+
+- :class:`Categorical` -> one ``CategoricalDistribution`` over the candidate indices (indices,
+  not labels, so that any label type can be stored).
+- :class:`IntRange` -> ``IntDistribution(low, high, step)``.
+- :class:`FloatRange` -> ``FloatDistribution(low, high, log)``.
+- :class:`Subset` -> when the subsets are few (at most :data:`MAX_ENUMERATED_SUBSETS`), one
+  ``CategoricalDistribution`` over their indices, so TPE learns which combination is good and
+  grid/brute-force samplers can enumerate them. Otherwise one ``FloatDistribution(0, 1)`` score
+  per candidate (``key[i]``): a ``k``-subset takes the ``k`` highest scores, an any-size subset
+  takes the scores of at least 0.5 (the highest alone if none is). Scores are continuous, so
+  CMA-ES and GP model them and TPE learns per-candidate preferences; every score vector decodes
+  to a valid subset, so no repair step makes the stored parameters disagree with the
+  architecture that was trained.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+
+from hyperbox.kernel.space import Categorical, FloatRange, IntRange, SearchSpace, Subset
+
+#: Largest number of subsets enumerated as one categorical parameter.
+MAX_ENUMERATED_SUBSETS = 32
+
+
+def subset_count(domain: Subset) -> int:
+    if domain.k is None:
+        return 2**domain.n - 1
+    return math.comb(domain.n, domain.k)
+
+
+def enumerate_subsets(domain: Subset) -> list[tuple[int, ...]]:
+    """Every subset of ``domain``, smallest first, in lexicographic order within a size."""
+    sizes = [domain.k] if domain.k is not None else range(1, domain.n + 1)
+    return [combo for size in sizes for combo in itertools.combinations(range(domain.n), size)]
+
+
+def _score_name(key: str, index: int) -> str:
+    return f"{key}[{index}]"
+
+
+class SpaceEncoding:
+    """The Optuna parameters of a :class:`SearchSpace` and the conversions in both directions."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self._subsets: dict[str, list[tuple[int, ...]]] = {}
+        self.distributions: dict[str, BaseDistribution] = {}
+        for key, domain in space.items():
+            for name, distribution in self._encode_domain(key, domain):
+                self.distributions[name] = distribution
+
+    def _encode_domain(self, key: str, domain: Any) -> Iterator[tuple[str, BaseDistribution]]:
+        if isinstance(domain, Categorical):
+            yield key, CategoricalDistribution(list(range(domain.n)))
+        elif isinstance(domain, IntRange):
+            yield key, IntDistribution(domain.low, domain.high, step=domain.step)
+        elif isinstance(domain, FloatRange):
+            yield key, FloatDistribution(domain.low, domain.high, log=domain.log)
+        elif self.is_enumerated(domain):
+            self._subsets[key] = enumerate_subsets(domain)
+            yield key, CategoricalDistribution(list(range(len(self._subsets[key]))))
+        else:
+            for index in range(domain.n):
+                yield _score_name(key, index), FloatDistribution(0.0, 1.0)
+
+    @staticmethod
+    def is_enumerated(domain: Subset) -> bool:
+        return subset_count(domain) <= MAX_ENUMERATED_SUBSETS
+
+    def finite_values(self, key: str) -> list | None:
+        """Every parameter value of ``key`` (for grid search), or None if it is continuous."""
+        distribution = self.distributions.get(key)
+        if isinstance(distribution, CategoricalDistribution):
+            return list(distribution.choices)
+        if isinstance(distribution, IntDistribution):
+            return list(range(distribution.low, distribution.high + 1, distribution.step))
+        return None
+
+    def decode(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The architecture (canonical decisions) that Optuna ``params`` stand for."""
+        arch: dict[str, Any] = {}
+        for key, domain in self.space.items():
+            if isinstance(domain, Subset):
+                arch[key] = self._decode_subset(key, domain, params)
+            elif isinstance(domain, FloatRange):
+                arch[key] = float(params[key])
+            else:
+                arch[key] = int(params[key])
+        return arch
+
+    def _decode_subset(self, key: str, domain: Subset, params: Mapping[str, Any]) -> tuple[int, ...]:
+        if key in self._subsets:
+            return self._subsets[key][params[key]]
+        scores = [params[_score_name(key, i)] for i in range(domain.n)]
+        by_score = sorted(range(domain.n), key=lambda i: (-scores[i], i))
+        if domain.k is not None:
+            return tuple(sorted(by_score[: domain.k]))
+        return tuple(i for i in range(domain.n) if scores[i] >= 0.5) or (by_score[0],)
+
+    def encode(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """Optuna ``params`` for an architecture in any accepted form (used to replay history)."""
+        params: dict[str, Any] = {}
+        for key, decision in self.space.validate(arch).items():
+            params.update(self.encode_decision(key, decision))
+        return params
+
+    def encode_decision(self, key: str, decision: Any) -> dict[str, Any]:
+        """The Optuna parameters of one decision of ``key``."""
+        domain = self.space[key]
+        decision = domain.normalize(decision, key)
+        if key in self._subsets:
+            return {key: self._subsets[key].index(decision)}
+        if isinstance(domain, Subset):
+            return {_score_name(key, i): 1.0 if i in decision else 0.0 for i in range(domain.n)}
+        return {key: decision}

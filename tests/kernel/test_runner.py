@@ -1,0 +1,135 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperbox.kernel.config import load_experiment
+from hyperbox.kernel.files import read_jsonl
+from hyperbox.kernel.runner import Run
+
+EXPERIMENT = {
+    "name": "toy",
+    "seed": 7,
+    "dataset": "toy_data",
+    "space": {"name": "toy_space", "width": 4},
+    "mutator": "toy_random",
+    "trainer": {"name": "toy_trainer", "epochs": 2},
+    "estimators": ["toy_score"],
+    "objective": "accuracy",
+    "budget": {"trials": 5},
+}
+
+
+def write_experiment(tmp_path, **changes):
+    data = {**EXPERIMENT, "output_dir": str(tmp_path / "runs"), **changes}
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_run_writes_a_complete_run_directory(toy_site, tmp_path):
+    toy_site("toy")
+    summary = Run(load_experiment(write_experiment(tmp_path)), console=False).execute()
+    directory = Path(summary["directory"])
+    assert directory.parent == tmp_path / "runs" and directory.name.startswith("toy-")
+    trials = read_jsonl(directory / "trials.jsonl")
+    assert [t["number"] for t in trials] == [0, 1, 2, 3, 4]
+    assert all(t["state"] == "complete" for t in trials)
+    best = max(trials, key=lambda t: t["metrics"]["accuracy"])
+    assert summary["best"]["number"] == best["number"]
+    assert json.loads((directory / "best_arch.json").read_text()) == best["arch"]
+    assert json.loads((directory / "summary.json").read_text()) == summary
+    config = yaml.safe_load((directory / "config.yaml").read_text())
+    assert config["space"] == {"name": "toy_space", "width": 4}
+    events = [json.loads(line)["event"] for line in (directory / "events.jsonl").read_text().splitlines()]
+    assert events[0] == "run_start" and events[-1] == "run_end"
+    assert events.count("trial_end") == 5 and events.count("epoch_end") == 10
+
+
+def test_lifecycle_hooks_are_called_in_order(toy_site, tmp_path, monkeypatch):
+    toy_site("toy")
+    log = tmp_path / "events.jsonl"
+    monkeypatch.setenv("TOY_EVENTS", str(log))
+    Run(load_experiment(write_experiment(tmp_path, budget={"trials": 2})), console=False).execute()
+    events = [(e["event"], e.get("number"), e.get("epoch")) for e in read_jsonl(log)]
+    per_trial = lambda n: [("trial_start", n, None), ("epoch_end", n, 0), ("epoch_end", n, 1), ("trial_end", n, None)]
+    assert events == [("run_start", None, None), *per_trial(0), *per_trial(1), ("run_end", None, None)]
+
+
+def test_same_seed_gives_identical_trials(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(tmp_path)
+    runs = [Run(load_experiment(path), console=False).execute() for _ in range(2)]
+    records = [
+        [(t["arch"], t["metrics"]) for t in read_jsonl(Path(s["directory"]) / "trials.jsonl")] for s in runs
+    ]
+    assert records[0] == records[1]
+    other = Run(load_experiment(path, ["seed=8"]), console=False).execute()
+    assert [t["arch"] for t in read_jsonl(Path(other["directory"]) / "trials.jsonl")] != [a for a, _ in records[0]]
+
+
+def test_multi_objective_summary_has_the_pareto_front(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(tmp_path, objective=["accuracy", "cost"], direction=["maximize", "minimize"])
+    summary = Run(load_experiment(path), console=False).execute()
+    front = summary["pareto_front"]
+    assert front
+    values = [(t["metrics"]["accuracy"], -t["metrics"]["cost"]) for t in front]
+    for a in values:
+        assert not any(b[0] >= a[0] and b[1] >= a[1] and b != a for b in values)
+
+
+def test_time_budget_stops_the_search(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(
+        tmp_path, budget={"seconds": 0.3}, trainer={"name": "toy_trainer", "sleep_at": 0, "sleep": 0.5}
+    )
+    summary = Run(load_experiment(path), console=False).execute()
+    assert summary["trials"] == 1
+
+
+def test_resume_after_sigkill_loses_and_redoes_nothing(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = write_experiment(tmp_path, trainer={"name": "toy_trainer", "sleep_at": 3, "sleep": 60})
+    marker = tmp_path / "sleeping"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HBK_")}
+    env.update(PYTHONPATH=str(site), TOY_SLEEP_MARKER=str(marker))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hyperbox.kernel.cli", "run", str(path), "-q"], env=env, cwd=tmp_path
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (directory,) = (tmp_path / "runs").iterdir()
+    before = read_jsonl(directory / "trials.jsonl")
+    assert [t["number"] for t in before] == [0, 1, 2]
+    assert not (directory / "summary.json").exists()
+
+    result = hbk("run", "--resume", str(directory), "-q", site=site, cwd=tmp_path, env={"TOY_NO_SLEEP": "1"})
+    assert result.returncode == 0, result.stderr
+    after = read_jsonl(directory / "trials.jsonl")
+    assert [t["number"] for t in after] == [0, 1, 2, 3, 4]
+    assert after[:3] == before
+    # the resumed run proposes exactly what an uninterrupted run proposes
+    reference = Run(load_experiment(write_experiment(tmp_path)), console=False).execute()
+    expected = read_jsonl(Path(reference["directory"]) / "trials.jsonl")
+    assert [t["arch"] for t in after] == [t["arch"] for t in expected]
+    assert json.loads((directory / "summary.json").read_text())["trials"] == 5
+
+
+def test_fixed_mutator_evaluates_a_given_architecture(toy_site, tmp_path):
+    toy_site("toy")
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps({"op": 3, "depth": 2, "lr": 0.01}))
+    path = write_experiment(tmp_path, mutator={"name": "fixed", "arch": str(arch)}, budget={"trials": 1})
+    summary = Run(load_experiment(path), console=False).execute()
+    assert summary["best"]["arch"] == {"op": 3, "depth": 2, "lr": 0.01}
+    assert summary["best"]["metrics"]["accuracy"] == pytest.approx(3.2)

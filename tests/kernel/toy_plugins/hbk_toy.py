@@ -1,0 +1,127 @@
+"""A torch-free toy plugin that registers one component of every kind and records lifecycle hooks."""
+
+import json
+import os
+import time
+
+from hyperbox.kernel import Categorical, FloatRange, IntRange, Mutator, hookimpl
+from hyperbox.kernel.testing import ToyMutable, ToySpace
+
+
+class ToyRandomMutator(Mutator):
+    """Uniform sampling (toy)."""
+
+    def sample_search(self):
+        return self.space.sample(self.rng)
+
+
+class ToyData:
+    num_classes = 3
+
+    def __init__(self, seed: int = 0, size: int = 10) -> None:
+        self.seed, self.size = seed, size
+
+
+def toy_space(width: int = 3, num_classes: int = 0):
+    """A space of three toy decisions."""
+    return ToySpace(
+        [
+            ToyMutable("op", Categorical(width)),
+            ToyMutable("depth", IntRange(1, 5)),
+            ToyMutable("lr", FloatRange(1e-3, 1e-1, log=True)),
+        ]
+    )
+
+
+class ToyTrainer:
+    """Trains nothing; sleeps on one trial so that a test can kill the run there."""
+
+    def __init__(self, epochs: int = 1, sleep_at: int = -1, sleep: float = 0.0) -> None:
+        self.epochs, self.sleep_at, self.sleep = epochs, sleep_at, sleep
+
+    def trial(self, model, arch, data, context):
+        if context.trial.number == self.sleep_at and not os.environ.get("TOY_NO_SLEEP"):
+            marker = os.environ.get("TOY_SLEEP_MARKER")
+            if marker:
+                open(marker, "w").close()
+            time.sleep(self.sleep)
+        for epoch in range(self.epochs):
+            context.report(epoch, {"val_score": arch["depth"] / (epoch + 1)})
+        return model
+
+
+def toy_score(model, data, context):
+    decisions = {m.key: m.decision for m in model.mutables()}
+    return {"accuracy": decisions["op"] + decisions["depth"] / 10, "cost": decisions["depth"]}
+
+
+def toy_estimator(scale: float = 1.0):
+    """Scores op and depth."""
+    return lambda model, data, context: {k: v * scale for k, v in toy_score(model, data, context).items()}
+
+
+def toy_command(argv):
+    print("toy command", " ".join(argv))
+    return 0
+
+
+@hookimpl
+def hyperbox_register_spaces(register):
+    register("toy_space", toy_space)
+
+
+@hookimpl
+def hyperbox_register_mutators(register):
+    register("toy_random", "hbk_toy:ToyRandomMutator", help="Uniform sampling (toy).")
+
+
+@hookimpl
+def hyperbox_register_estimators(register):
+    register("toy_score", toy_estimator)
+
+
+@hookimpl
+def hyperbox_register_trainers(register):
+    register("toy_trainer", ToyTrainer)
+
+
+@hookimpl
+def hyperbox_register_datasets(register):
+    register("toy_data", ToyData)
+
+
+@hookimpl
+def hyperbox_register_commands(register):
+    register("toy", toy_command, help="A toy command.")
+
+
+def _record(event, **fields):
+    path = os.environ.get("TOY_EVENTS")
+    if path:
+        with open(path, "a") as file:
+            file.write(json.dumps({"event": event, **fields}) + "\n")
+
+
+@hookimpl
+def hyperbox_run_start(run):
+    _record("run_start", resumed=run.resumed)
+
+
+@hookimpl
+def hyperbox_run_end(run, summary):
+    _record("run_end", trials=summary["trials"])
+
+
+@hookimpl
+def hyperbox_trial_start(run, trial):
+    _record("trial_start", number=trial.number)
+
+
+@hookimpl
+def hyperbox_trial_end(run, trial):
+    _record("trial_end", number=trial.number, state=trial.state)
+
+
+@hookimpl
+def hyperbox_epoch_end(run, trial, epoch, metrics):
+    _record("epoch_end", number=trial.number if trial else None, epoch=epoch)
