@@ -15,9 +15,9 @@ def test_toy_plugin_registers_every_kind(toy_site):
     toy_site("toy")
     manager = PluginManager()
     registry = manager.registry
-    assert registry.names("spaces") == ["toy_space"]
+    assert "toy_space" in registry.names("spaces")
     assert "toy_random" in registry.names("mutators")
-    assert registry.names("datasets") == ["toy_data"]
+    assert "toy_data" in registry.names("datasets")
     assert "toy" in registry.names("commands")
     info = manager.plugins["toy"]
     assert (info.distribution, info.version, info.status) == ("hyperbox-plugin-toy", "1.0", "ok")
@@ -40,7 +40,7 @@ def test_broken_plugin_is_reported_and_others_work(toy_site):
         registry = manager.registry
     assert manager.plugins["broken"].status == "broken"
     assert "RuntimeError" in manager.plugins["broken"].error
-    assert registry.names("spaces") == ["toy_space"]
+    assert "toy_space" in registry.names("spaces")
 
 
 def test_strict_mode_makes_a_broken_plugin_fatal(toy_site, monkeypatch):

@@ -232,6 +232,9 @@ class Run:
         except KeyboardInterrupt:
             status = "interrupted"
             raise
+        except BaseException:
+            status = "failed"
+            raise
         finally:
             if progress is not None:
                 progress.close()

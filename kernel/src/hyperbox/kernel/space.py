@@ -336,7 +336,10 @@ class SearchSpace(Mapping):
         missing = [] if partial else sorted(set(self._domains) - set(arch))
         if missing:
             raise ValueError(f"{where}: missing key(s) {missing}")
-        return {key: self._domains[key].normalize(value, key) for key, value in arch.items()}
+        try:
+            return {key: self._domains[key].normalize(value, key) for key, value in arch.items()}
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}") from None
 
     def apply(self, arch: Mapping[str, Any], **kwargs: Any) -> dict:
         """Validate ``arch`` and set every mutable's decision."""

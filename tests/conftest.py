@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-TOY_PLUGINS = Path(__file__).parent / "toy_plugins"
-REPO = Path(__file__).resolve().parents[2]
+TOY_PLUGINS = Path(__file__).parent / "kernel" / "toy_plugins"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def install_toy_plugins(site: Path, *names: str) -> Path:

@@ -1,0 +1,97 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+HEAVY = ("torch", "optuna", "kornia", "numpy")
+
+
+def _imported_modules(*args, site=None):
+    """The heavy modules that ``hbk ARGS`` imports (checked in a fresh interpreter)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from hyperbox.kernel.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main({list(args)!r})\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    env = {"PYTHONPATH": str(site)} if site else {}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["plugins", "--json"], ["list"]])
+def test_listing_imports_no_heavy_module(args):
+    assert _imported_modules(*args) == "[]"
+
+
+def test_plugins_json_lists_the_first_party_plugins(hbk):
+    result = hbk("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    names = {p["name"]: p for p in json.loads(result.stdout)}
+    assert {"nas", "networks", "hpo", "ada"} <= set(names)
+    assert names["nas"]["distribution"] == "hyperbox-plugin-nas"
+    everything = json.loads(hbk("plugins", "--all", "--json").stdout)
+    assert any(p["name"] == "kernel" and p["internal"] for p in everything)
+
+
+def test_block_list_keeps_a_plugin_unimported(hbk):
+    code = (
+        "import sys; from hyperbox.kernel.cli import main; main(['-p', 'no:ada', 'plugins']); "
+        "print('IMPORTED' if any(m.startswith('hyperbox.ada') for m in sys.modules) else 'CLEAN')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().endswith("CLEAN")
+    assert "disabled" in result.stdout
+
+
+def test_every_verb_works_with_a_broken_plugin_installed(toy_site, tmp_path, hbk):
+    site = toy_site("toy", "broken")
+    listed = hbk("plugins", "--json", site=site)
+    assert listed.returncode == 0
+    broken = next(p for p in json.loads(listed.stdout) if p["name"] == "broken")
+    assert broken["status"] == "broken" and "broken on purpose" in broken["error"]
+    assert "plugin 'broken' failed to load" in listed.stderr
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(yaml.safe_dump({
+        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
+        "estimators": ["toy_score"], "budget": {"trials": 2}, "output_dir": str(tmp_path / "runs"),
+    }))
+    assert hbk("run", str(experiment), "-q", site=site).returncode == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    for args in (["list"], ["show", str(run)], ["export", str(run)], ["--version"], ["--help"]):
+        result = hbk(*args, site=site)
+        assert result.returncode == 0, (args, result.stderr)
+    assert hbk("--strict-plugins", "list", site=site).returncode != 0
+
+
+def test_show_and_export(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(yaml.safe_dump({
+        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
+        "estimators": ["toy_score"], "budget": {"trials": 3}, "output_dir": str(tmp_path / "runs"),
+    }))
+    ran = hbk("run", str(experiment), site=site)
+    assert ran.returncode == 0, ran.stderr
+    assert "trial_end" in ran.stderr and "best trial" in ran.stdout
+    (run,) = (tmp_path / "runs").iterdir()
+    shown = hbk("show", str(run), site=site)
+    assert shown.returncode == 0 and "complete" in shown.stdout and "best: trial #" in shown.stdout
+    exported = hbk("export", str(run), site=site)
+    best = json.loads((run / "summary.json").read_text())["best"]
+    assert json.loads(exported.stdout) == best["arch"]
+    out = hbk("export", str(run), "-o", str(tmp_path / "out"), site=site)
+    assert out.returncode == 0 and json.loads((tmp_path / "out" / "arch.json").read_text()) == best["arch"]
+
+
+def test_plugin_command_and_version(toy_site, hbk):
+    site = toy_site("toy")
+    result = hbk("toy", "a", "b", site=site)
+    assert result.returncode == 0 and "toy command a b" in result.stdout
+    version = hbk("--version", site=site)
+    assert "hyperbox-kernel 0.1.0" in version.stdout and "hyperbox-plugin-toy 1.0" in version.stdout
