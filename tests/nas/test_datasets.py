@@ -11,7 +11,7 @@ import torch
 
 from hyperbox.nas.datasets import DataSplits, cifar10, digits, fashion_mnist, image_folder, mnist, synthetic
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 
 
 def _split_labels(data: DataSplits, split: str) -> torch.Tensor:

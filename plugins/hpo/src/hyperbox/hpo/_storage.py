@@ -44,8 +44,9 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
         return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
-    except ImportError as error:
-        raise ConfigError(f"storage {_display_url(storage)!r}: database driver missing ({error.name})") from None
+    except ImportError as error:  # Optuna re-raises the driver's import error without its name
+        driver = getattr(error.__cause__, "name", None) or "the database driver"
+        raise ConfigError(f"storage {_display_url(storage)!r}: {driver} is not installed") from None
     except Exception as error:  # SQLAlchemy raises many kinds; all mean "cannot use this storage"
         raise ConfigError(f"storage {_display_url(storage)!r}: cannot open ({_first_line(error)})") from None
 

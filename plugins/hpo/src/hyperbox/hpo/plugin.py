@@ -1,3 +1,17 @@
 """Entry point of the hpo plugin: registration only, light imports."""
 
-from hyperbox.kernel import hookimpl  # noqa: F401  (used by the registration hooks below)
+from hyperbox.kernel import hookimpl
+
+
+@hookimpl
+def hyperbox_register_mutators(register):
+    register(
+        "optuna",
+        "hyperbox.hpo.mutator:OptunaMutator",
+        help="Optuna study (TPE, CMA-ES, GP, QMC, NSGA-II/III, grid, ...) with pruners and shared storage",
+    )
+
+
+@hookimpl
+def hyperbox_register_spaces(register):
+    register("hparams", "hyperbox.hpo.hparams:HyperParameters", help="plain hyper-parameters declared in the experiment")

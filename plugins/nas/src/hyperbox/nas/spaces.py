@@ -139,7 +139,8 @@ class OperationSpace(_MixableSpace):
         self.candidates = nn.ModuleList(candidates)
         self.length = len(candidates)
         self.reduction = reduction
-        self._computed = tuple(i for i, op in enumerate(candidates) if not getattr(op, "is_zero", False))
+        # Zero ops (DARTS `none`) add nothing to a mixture: mixed mode never runs them.
+        self._nonzero = tuple(i for i, op in enumerate(candidates) if not getattr(op, "is_zero", False))
         self.init_mutable(key, Categorical(self.length, labels=[type(op).__name__ for op in candidates]), mask)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -152,9 +153,9 @@ class OperationSpace(_MixableSpace):
     def _forward_mixed(self, *args: Any, **kwargs: Any) -> Any:
         weights, active = self._mixer()
         if active is None:
-            active, computed = range(self.length), self._computed
+            active, computed = range(self.length), self._nonzero
         else:
-            computed = [i for i in active if i in self._computed]
+            computed = [i for i in active if i in self._nonzero]
         # An all-zero selection still has to produce a correctly shaped (zero) output.
         terms = [weights[i] * self.candidates[i](*args, **kwargs) for i in computed or active[:1]]
         total = combine(terms, "sum")

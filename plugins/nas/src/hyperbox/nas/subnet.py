@@ -64,16 +64,16 @@ def build_subnet(model: nn.Module, arch: Mapping[str, Any] | str | None = None) 
     :class:`SelectInputs`, a ``ValueSpace`` a :class:`FixedValue`, and any module with an
     ``export_module()`` method (searchable ops) is replaced by what that method returns.
     """
-    if arch is None:
-        space = SearchSpace.of(model)
-        undecided = sorted(key for key in space if any(m.decision is None for m in space.mutables(key)))
-        if undecided:
-            raise ValueError(f"build_subnet: key(s) {undecided} have no decision; pass an architecture")
     # Mixers point at a mutator's parameters: the copy must not drag the mutator along.
     memo = {id(m.mixer): None for m in model.modules() if getattr(m, "mixer", None) is not None}
     subnet = copy.deepcopy(model, memo)
+    space = SearchSpace.of(subnet)
     if arch is not None:
-        SearchSpace.of(subnet).apply(load_arch(arch))
+        space.apply(load_arch(arch))
+    else:
+        undecided = sorted(key for key in space if any(m.decision is None for m in space.mutables(key)))
+        if undecided:
+            raise ValueError(f"build_subnet: key(s) {undecided} have no decision; pass an architecture")
     subnet = _export(subnet, {})
     leftover = sorted({m.key for m in subnet.modules() if is_mutable(m)})
     if leftover:

@@ -23,7 +23,9 @@ _BINARY_FOLDER, _PYTHON_FOLDER = "cifar-10-batches-bin", "cifar-10-batches-py"
 def read_binary_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     content = np.fromfile(path, dtype=np.uint8)
     if content.size == 0 or content.size % _RECORD:
-        raise ValueError(f"CIFAR-10 file {os.fspath(path)!r}: {content.size} bytes is not a whole number of {_RECORD}-byte records")
+        raise ValueError(
+            f"CIFAR-10 file {os.fspath(path)!r}: {content.size} bytes is not a whole number of {_RECORD}-byte records"
+        )
     records = content.reshape(-1, _RECORD)
     return records[:, 1:].reshape(-1, 3, 32, 32), records[:, 0].astype(np.int64)
 
@@ -62,7 +64,9 @@ def read_python_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"CIFAR-10 file {os.fspath(path)!r}: no 'data' and 'labels' entries")
     data, labels = np.asarray(batch["data"], dtype=np.uint8), np.asarray(batch["labels"], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != _PIXELS or len(data) != len(labels):
-        raise ValueError(f"CIFAR-10 file {os.fspath(path)!r}: data of shape {data.shape} does not match {len(labels)} labels")
+        raise ValueError(
+            f"CIFAR-10 file {os.fspath(path)!r}: data of shape {data.shape} does not match {len(labels)} labels"
+        )
     return data.reshape(-1, 3, 32, 32), labels
 
 

@@ -20,7 +20,9 @@ _FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+FASHION_CLASSES = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+]
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -42,7 +44,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(content) - header != expected:
         raise ValueError(
-            f"IDX file {os.fspath(path)!r}: {len(content) - header} bytes of data, expected {expected} for shape {shape}"
+            f"IDX file {os.fspath(path)!r}: {len(content) - header} bytes of data, "
+            f"expected {expected} for shape {shape}"
         )
     return np.frombuffer(content, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 

@@ -23,19 +23,25 @@ def _read_image(path: Path, channels: int | None) -> np.ndarray:
         if array.ndim == 2:
             array = array[:, :, None]
         if array.ndim != 3:
-            raise ValueError(f"image_folder: {os.fspath(path)!r} has shape {array.shape}, expected H x W or H x W x C")
+            raise ValueError(
+                f"image_folder: {os.fspath(path)!r} has shape {array.shape}, expected H x W or H x W x C"
+            )
         if channels is not None and array.shape[2] != channels:
             if array.shape[2] == 1:
                 array = np.repeat(array, channels, axis=2)
             elif array.shape[2] == 3 and channels == 1:
                 array = array.mean(axis=2, keepdims=True).astype(array.dtype)
             else:
-                raise ValueError(f"image_folder: {os.fspath(path)!r} has {array.shape[2]} channels, cannot make {channels}")
+                raise ValueError(
+                    f"image_folder: {os.fspath(path)!r} has {array.shape[2]} channels, cannot make {channels}"
+                )
         return np.ascontiguousarray(array.transpose(2, 0, 1))
     try:
         from PIL import Image
     except ImportError:
-        raise ValueError(f"image_folder: reading {os.fspath(path)!r} needs Pillow (pip install pillow), or use .npy files") from None
+        raise ValueError(
+            f"image_folder: reading {os.fspath(path)!r} needs Pillow (pip install pillow), or use .npy files"
+        ) from None
     try:
         with Image.open(path) as image:
             if channels is None:

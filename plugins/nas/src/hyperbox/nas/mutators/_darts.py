@@ -12,6 +12,10 @@ from hyperbox.kernel import Categorical, Mutator, Subset
 
 __all__ = ["DartsMutator"]
 
+#: An input counts as above uniform weight past ``ABOVE_UNIFORM / n`` (float32 softmax of equal
+#: weights rounds to slightly more than ``1 / n``).
+ABOVE_UNIFORM = 1 + 1e-6
+
 
 class _SoftmaxMixer:
     """Mixed mode of DARTS: every candidate, weighted by ``softmax(alpha)``."""
@@ -51,7 +55,9 @@ class DartsMutator(Mutator):
 
     def __init__(self, model: Any, *, seed: int | None = None, init_scale: float = 1e-3) -> None:
         super().__init__(model, seed=seed)
-        unsupported = {key: domain.describe() for key, domain in self.space.items() if not isinstance(domain, (Categorical, Subset))}
+        unsupported = {
+            key: domain.describe() for key, domain in self.space.items() if not isinstance(domain, (Categorical, Subset))
+        }
         if unsupported:
             raise ValueError(
                 f"{type(self).__name__} relaxes only categorical and subset choices; unsupported key(s): {unsupported}"
@@ -134,5 +140,5 @@ def _strongest(domain: Categorical | Subset, probs: Sequence[float]) -> Any:
     if isinstance(domain, Categorical):
         return order[0]
     if domain.k is None:
-        return tuple(i for i in range(len(probs)) if probs[i] > 1 / len(probs)) or (order[0],)
+        return tuple(i for i in range(len(probs)) if probs[i] > ABOVE_UNIFORM / len(probs)) or (order[0],)
     return tuple(sorted(order[: domain.k]))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from hyperbox.kernel import Categorical, Subset
-from hyperbox.nas.mutators._darts import DartsMutator
+from hyperbox.nas.mutators._darts import ABOVE_UNIFORM, DartsMutator
 
 __all__ = ["GDASMutator"]
 
@@ -87,6 +87,6 @@ def _hard_choice(domain: Categorical | Subset, logits: torch.Tensor) -> tuple[in
     if isinstance(domain, Categorical):
         return (int(logits.argmax()),)
     if domain.k is None:
-        above = (logits.softmax(-1) > 1 / logits.numel()).nonzero().flatten().tolist()
+        above = (logits.softmax(-1) > ABOVE_UNIFORM / logits.numel()).nonzero().flatten().tolist()
         return tuple(above) or (int(logits.argmax()),)
     return tuple(sorted(logits.topk(domain.k).indices.tolist()))

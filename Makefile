@@ -1,0 +1,22 @@
+# `make run`: set up .venv and run the quick demo; `make test`: set up and run the whole test suite.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DISTRIBUTIONS := -e kernel -e plugins/nas -e plugins/networks -e plugins/hpo -e plugins/ada
+
+.PHONY: install run test
+install: $(VENV)/.installed
+
+$(VENV)/.installed: constraints.txt requirements-dev.txt pyproject.toml kernel/pyproject.toml plugins/*/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned, so that no later install can swap in another build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt $(DISTRIBUTIONS) -r requirements-dev.txt
+	touch $@
+
+run: install
+	$(BIN)/hbk run
+
+test: install
+	$(BIN)/pytest
+

@@ -1,0 +1,10 @@
+"""autoHyper: the initial learning rate from the low-rank structure of briefly trained weights.
+
+Torch-free: models are read through ``named_parameters()``.
+"""
+
+from hyperbox.hpo.autohyper._evbmf import EVBMFResult, evbmf
+from hyperbox.hpo.autohyper._knowledge import knowledge_gain, low_rank_metric
+from hyperbox.hpo.autohyper._search import AutoHyper, AutoHyperResult, tune_lr
+
+__all__ = ["AutoHyper", "AutoHyperResult", "EVBMFResult", "evbmf", "knowledge_gain", "low_rank_metric", "tune_lr"]

@@ -1,0 +1,196 @@
+"""Differentiable search (DARTS, GDAS): architecture weights and network weights learnt in alternation."""
+
+from __future__ import annotations
+
+from itertools import cycle
+from typing import Any
+
+import torch
+from torch import nn
+
+from hyperbox.kernel.files import save_state_dict
+from hyperbox.nas.estimators._accuracy import evaluate, logits_of
+from hyperbox.nas.estimators._device import resolve_device
+from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
+
+CHECKPOINT = "darts.pt"
+
+
+class DartsTrainer:
+    """Bilevel search of a differentiable mutator's (``darts``, ``gdas``) architecture weights.
+
+    Each step first updates the architecture weights (Adam) on a validation batch, then the network
+    weights (SGD, cosine from ``w_lr`` to ``w_lr_min``, gradients clipped to ``grad_clip``) on a
+    training batch; the data's train and val splits are the two halves of the paper (give the
+    dataset ``val_fraction=0.5`` for its protocol). First order (``unrolled=False``) uses the
+    gradient of the validation loss; second order uses the paper's virtual step
+    ``w' = w - xi * grad_w L_train`` (``xi`` = the current weight learning rate, with momentum and
+    weight decay as the optimizer would apply them) and a finite-difference Hessian-vector product
+    with ``eps = 0.01 / ||grad_w' L_val||``. A mutator with ``set_epoch`` (GDAS) anneals its
+    temperature each epoch. ``train_loss``, ``val_loss`` and ``val_accuracy`` of the mixed
+    supernet are reported per epoch; the supernet and architecture weights go to ``darts.pt`` and
+    a resumed run loads them instead of searching again.
+
+    ``trial`` returns the plain subnet of ``arch`` with the supernet's weights, without retraining;
+    the derived architecture is ``mutator.export()`` (the argmax), to retrain from scratch with the
+    stand-alone trainer for the paper's final evaluation.
+    """
+
+    def __init__(
+        self,
+        epochs: int = 50,
+        batch_size: int | None = None,
+        w_lr: float = 0.025,
+        w_lr_min: float = 0.001,
+        w_momentum: float = 0.9,
+        w_weight_decay: float = 3e-4,
+        alpha_lr: float = 3e-4,
+        alpha_weight_decay: float = 1e-3,
+        unrolled: bool = False,
+        grad_clip: float | None = 5.0,
+        device: str | None = None,
+    ) -> None:
+        check_positive_int("epochs", epochs)
+        check_positive_int("batch_size", batch_size, allow_none=True)
+        for name, value in (("w_lr", w_lr), ("alpha_lr", alpha_lr)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{name}={value!r} must be a number > 0")
+        for name, value in (("w_lr_min", w_lr_min), ("w_momentum", w_momentum), ("w_weight_decay", w_weight_decay),
+                            ("alpha_weight_decay", alpha_weight_decay)):
+            check_non_negative(name, value)
+        check_non_negative("grad_clip", grad_clip, allow_none=True)
+        self.epochs, self.batch_size = epochs, batch_size
+        self.w_lr, self.w_lr_min, self.w_momentum, self.w_weight_decay = w_lr, w_lr_min, w_momentum, w_weight_decay
+        self.alpha_lr, self.alpha_weight_decay = alpha_lr, alpha_weight_decay
+        self.unrolled, self.grad_clip, self.device = unrolled, grad_clip, device
+        self.criterion = nn.CrossEntropyLoss()
+
+    # -- the search ----------------------------------------------------------------------------
+    def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
+        if not hasattr(mutator, "arch_parameters"):
+            raise ValueError(f"DartsTrainer needs a differentiable mutator (darts, gdas), got {type(mutator).__name__}")
+        device = resolve_device(self.device, context)
+        model.to(device)
+        if hasattr(mutator, "to"):
+            mutator.to(device)  # the architecture weights live in the mutator
+        alphas = list(mutator.arch_parameters())
+        checkpoint = context.state_path(CHECKPOINT)
+        if context.resumed and checkpoint.is_file():
+            state = torch.load(checkpoint, map_location=device, weights_only=True)
+            model.load_state_dict(state["supernet"])
+            with torch.no_grad():
+                for alpha, saved in zip(alphas, state["alphas"]):
+                    alpha.copy_(saved)
+            context.log.info("darts_state_loaded", path=str(checkpoint))
+        else:
+            self._search(model, mutator, alphas, data, context, device)
+            save_state_dict(checkpoint, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
+        if hasattr(mutator, "fix"):
+            mutator.fix()  # leave mixed mode on the derived (argmax) architecture
+        context.log.info("darts_derived", arch=mutator.export())
+
+    def _search(
+        self, model: nn.Module, mutator: Any, alphas: list, data: Any, context: Any, device: torch.device
+    ) -> None:
+        alpha_ids = {id(alpha) for alpha in alphas}
+        weights = [p for p in model.parameters() if p.requires_grad and id(p) not in alpha_ids]
+        w_optimizer = torch.optim.SGD(weights, lr=self.w_lr, momentum=self.w_momentum, weight_decay=self.w_weight_decay)
+        alpha_optimizer = torch.optim.Adam(
+            alphas, lr=self.alpha_lr, betas=(0.5, 0.999), weight_decay=self.alpha_weight_decay
+        )
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, T_max=self.epochs, eta_min=self.w_lr_min)
+        batch_size = self.batch_size or data.batch_size
+        train_batches = data.loader(
+            "train", batch_size, shuffle=True, seed=context.seed, drop_last=len(data.train) > batch_size
+        )
+        val_batches = data.loader(
+            "val", batch_size, shuffle=True, seed=context.seed + 1, drop_last=len(data.val) > batch_size
+        )
+        for epoch in range(self.epochs):
+            if hasattr(mutator, "set_epoch"):
+                mutator.set_epoch(epoch, self.epochs)
+            model.train()
+            loss_sum, steps = 0.0, 0
+            for (x_train, y_train), (x_val, y_val) in zip(train_batches, cycle(val_batches)):
+                train_batch = (x_train.to(device), y_train.to(device))
+                val_batch = (x_val.to(device), y_val.to(device))
+                mutator.reset()  # mixed mode, and a fresh sample for samplers such as GDAS
+                self.alpha_step(model, alphas, weights, alpha_optimizer, w_optimizer, train_batch, val_batch)
+                loss_sum += self.weight_step(model, weights, w_optimizer, train_batch)
+                steps += 1
+            scheduler.step()
+            val_accuracy, val_loss = evaluate(model, data.loader("val", batch_size), device)
+            train_loss = loss_sum / max(steps, 1)
+            context.report(epoch, {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy})
+
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        inputs, targets = batch
+        return self.criterion(logits_of(model(inputs)), targets)
+
+    def weight_step(self, model: nn.Module, weights: list, w_optimizer: torch.optim.Optimizer, batch: tuple) -> float:
+        """One SGD step of the network weights on a training batch; returns the loss."""
+        w_optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(model, batch)
+        loss.backward()
+        if self.grad_clip:
+            nn.utils.clip_grad_norm_(weights, self.grad_clip)
+        w_optimizer.step()
+        return loss.item()
+
+    def alpha_step(
+        self,
+        model: nn.Module,
+        alphas: list,
+        weights: list,
+        alpha_optimizer: torch.optim.Optimizer,
+        w_optimizer: torch.optim.Optimizer,
+        train_batch: tuple,
+        val_batch: tuple,
+    ) -> None:
+        """One Adam step of the architecture weights on a validation batch (first or second order)."""
+        alpha_optimizer.zero_grad(set_to_none=True)
+        if self.unrolled:
+            gradients = self._unrolled_gradients(model, alphas, weights, w_optimizer, train_batch, val_batch)
+        else:
+            gradients = _gradients(self.loss(model, val_batch), alphas)
+        for alpha, gradient in zip(alphas, gradients):
+            alpha.grad = gradient
+        alpha_optimizer.step()
+
+    def _unrolled_gradients(self, model, alphas, weights, w_optimizer, train_batch, val_batch) -> list[torch.Tensor]:
+        """``grad_a L_val(w', a) - xi * (grad_a L_train(w+, a) - grad_a L_train(w-, a)) / (2 eps)``."""
+        xi = w_optimizer.param_groups[0]["lr"]
+        original = [w.detach().clone() for w in weights]
+        # Virtual step w' = w - xi * (momentum * buffer + grad + weight_decay * w), as SGD would take it.
+        steps = _gradients(self.loss(model, train_batch), weights)
+        with torch.no_grad():
+            for w, step in zip(weights, steps):
+                buffer = w_optimizer.state.get(w, {}).get("momentum_buffer")
+                step = step + self.w_weight_decay * w
+                if buffer is not None:
+                    step = step + self.w_momentum * buffer
+                w.sub_(xi * step)
+        found = _gradients(self.loss(model, val_batch), [*alphas, *weights])
+        alpha_gradients, w_gradients = found[: len(alphas)], found[len(alphas) :]
+        eps = 0.01 / torch.cat([g.flatten() for g in w_gradients]).norm().clamp_min(1e-12)
+        perturbed = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for w, start, g in zip(weights, original, w_gradients):
+                    w.copy_(start + sign * eps * g)
+            perturbed.append(_gradients(self.loss(model, train_batch), alphas))
+        with torch.no_grad():
+            for w, start in zip(weights, original):
+                w.copy_(start)
+        return [g - xi * (plus - minus) / (2 * eps) for g, plus, minus in zip(alpha_gradients, *perturbed)]
+
+    def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
+        from hyperbox.nas.subnet import build_subnet
+
+        return build_subnet(model, arch).to(resolve_device(self.device, context))
+
+
+def _gradients(loss: torch.Tensor, tensors: list) -> list[torch.Tensor]:
+    """d loss / d tensors; zeros for tensors the loss does not reach (candidates GDAS did not sample)."""
+    found = torch.autograd.grad(loss, tensors, allow_unused=True)
+    return [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, found)]

@@ -1,0 +1,125 @@
+"""One-shot training: one supernet, its weights shared by every architecture, trained once."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import torch
+from torch import nn
+
+from hyperbox.kernel import SearchSpace
+from hyperbox.kernel.files import save_state_dict
+from hyperbox.nas.estimators._accuracy import logits_of
+from hyperbox.nas.estimators._device import resolve_device
+from hyperbox.nas.trainers._optim import (
+    check_non_negative,
+    check_optimization,
+    check_positive_int,
+    make_optimizer,
+    make_scheduler,
+)
+from hyperbox.nas.trainers._sampling import step_architectures
+
+SAMPLINGS = ("uniform", "sandwich")
+CHECKPOINT = "supernet.pt"
+
+
+class OneShotTrainer:
+    """Train the supernet once with weight sharing, then hand each trial its subnet with the shared weights.
+
+    ``fit`` samples architectures per step with its own generator (seeded by the run) through the
+    kernel search space, so the search mutator's state stays untouched: ``"uniform"`` trains one
+    uniformly drawn single path per step; ``"sandwich"`` (BigNAS / Once-for-All) the largest, the
+    smallest and ``sandwich_n`` random architectures, their gradients summed before one optimizer
+    step. The trained weights go to ``supernet.pt`` in the run directory; a resumed run loads them
+    instead of training again. Reports ``train_loss`` per epoch.
+
+    ``trial`` returns the plain subnet of ``arch`` with the supernet's weights (a copy): estimate it
+    with ``AccuracyEstimator(recalibrate_bn=True)`` so its BatchNorm statistics fit it.
+    """
+
+    def __init__(
+        self,
+        epochs: int = 10,
+        batch_size: int | None = None,
+        optimizer: str = "sgd",
+        lr: float = 0.05,
+        momentum: float = 0.9,
+        weight_decay: float = 3e-5,
+        scheduler: str | None = "cosine",
+        step_size: int | None = None,
+        gamma: float = 0.1,
+        sampling: str = "uniform",
+        sandwich_n: int = 2,
+        label_smoothing: float = 0.0,
+        grad_clip: float | None = None,
+        device: str | None = None,
+    ) -> None:
+        check_positive_int("epochs", epochs)
+        check_positive_int("batch_size", batch_size, allow_none=True)
+        check_positive_int("step_size", step_size, allow_none=True)
+        check_optimization(optimizer, lr, momentum, weight_decay, scheduler)
+        check_non_negative("grad_clip", grad_clip, allow_none=True)
+        if sampling not in SAMPLINGS:
+            raise ValueError(f"sampling={sampling!r} must be 'uniform' or 'sandwich'")
+        if isinstance(sandwich_n, bool) or not isinstance(sandwich_n, int) or sandwich_n < 0:
+            raise ValueError(f"sandwich_n={sandwich_n!r} must be an integer >= 0")
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label_smoothing={label_smoothing!r} must be in [0, 1)")
+        self.epochs, self.batch_size = epochs, batch_size
+        self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
+        self.scheduler, self.step_size, self.gamma = scheduler, step_size, gamma
+        self.sampling, self.sandwich_n = sampling, sandwich_n
+        self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
+
+    def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
+        device = resolve_device(self.device, context)
+        model.to(device)
+        checkpoint = context.state_path(CHECKPOINT)
+        if context.resumed and checkpoint.is_file():
+            model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
+            context.log.info("supernet_loaded", path=str(checkpoint))
+            return
+        space = SearchSpace.of(model)
+        # The decisions in place before training come back afterwards, as JSON (unambiguous to re-apply).
+        before = [(m, None if m.decision is None else m.domain.to_json(m.decision)) for m in space.mutables()]
+        try:
+            self._train(model, space, data, context, device)
+        finally:
+            for mutable, decision in before:
+                mutable.decision = decision
+        save_state_dict(checkpoint, model.state_dict())
+
+    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
+        rng = random.Random(context.seed)
+        optimizer = make_optimizer(self.optimizer, model.parameters(), self.lr, self.momentum, self.weight_decay)
+        scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma)
+        criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
+        batch_size = self.batch_size or data.batch_size
+        drop_last = len(data.train) > batch_size  # a last batch of one sample would break BatchNorm
+        batches = data.loader("train", batch_size, shuffle=True, seed=context.seed, drop_last=drop_last)
+        for epoch in range(self.epochs):
+            model.train()
+            loss_sum, steps = 0.0, 0
+            for inputs, targets in batches:
+                inputs, targets = inputs.to(device), targets.to(device)
+                optimizer.zero_grad(set_to_none=True)
+                archs = step_architectures(space, rng, self.sampling, self.sandwich_n)
+                for arch in archs:
+                    space.apply(arch)
+                    loss = criterion(logits_of(model(inputs)), targets)
+                    loss.backward()  # gradients of the step's architectures add up
+                    loss_sum += loss.item() / len(archs)
+                if self.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
+                optimizer.step()
+                steps += 1
+            if scheduler is not None:
+                scheduler.step()
+            context.report(epoch, {"train_loss": loss_sum / max(steps, 1)})
+
+    def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
+        from hyperbox.nas.subnet import build_subnet
+
+        return build_subnet(model, arch).to(resolve_device(self.device, context))

@@ -1,0 +1,181 @@
+"""The Optuna mutator: samplers, pruners, encodings, several objectives, shared storage."""
+
+import socket
+import time
+
+import optuna
+import pytest
+
+from hyperbox.hpo._components import SAMPLERS
+from hyperbox.hpo.mutator import OptunaMutator
+from hyperbox.kernel import ConfigError, Subset
+from hyperbox.kernel.testing import ToyMutable, fake_metrics
+
+SAMPLER_ARGS = {
+    "grid": {"search_space": {"lr": [0.001, 0.01]}},
+    "gp": {"n_startup_trials": 2},
+    "cmaes": {"n_startup_trials": 2},
+    "nsga2": {"population_size": 4},
+    "nsga3": {"population_size": 4},
+}
+
+
+def search(mutator, trials, score=None):
+    archs = []
+    for _ in range(trials):
+        arch = mutator.space.to_json(mutator.reset())
+        archs.append(arch)
+        mutator.observe(arch, score(arch) if score else fake_metrics(arch))
+    return archs
+
+
+def assert_one_line(error):
+    assert "\n" not in str(error.value) and str(error.value)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLERS))
+def test_every_sampler_searches_a_toy_space(name, make_space):
+    mutator = OptunaMutator(
+        make_space(floats=name != "bruteforce"), seed=0, sampler=name, sampler_args=SAMPLER_ARGS.get(name)
+    )
+    for arch in search(mutator, 5):
+        mutator.space.validate(arch)
+    assert len(mutator.study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 5
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"sampler": "tpee"}, "unknown sampler 'tpee'; expected one of tpe, cmaes"),
+        ({"sampler": "tpe", "sampler_args": {"n_startup": 3}}, "sampler 'tpe' takes no argument 'n_startup'"),
+        ({"sampler": "random", "sampler_args": {"seed": 3}}, "set the seed on the mutator"),
+        ({"pruner": "medain"}, "unknown pruner 'medain'"),
+        ({"pruner": "median", "pruner_args": {"warmup": 1}}, "pruner 'median' takes no argument 'warmup'"),
+        ({"pruner": "percentile", "pruner_args": {"percentile": 200.0}}, "pruner 'percentile':"),
+        ({"directions": ["up"]}, "directions ['up']"),
+        ({"sampler": "grid"}, "sampler 'grid': 'lr' is continuous"),
+        ({"sampler": "grid", "sampler_args": {"search_space": {"lrr": [1]}}}, "unknown key(s) ['lrr']"),
+        ({"sampler": "bruteforce"}, "sampler 'bruteforce': 'lr' is continuous"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(arguments, expected, make_space):
+    with pytest.raises(ConfigError) as error:
+        OptunaMutator(make_space(), **arguments)
+    assert expected in str(error.value)
+    assert_one_line(error)
+
+
+def test_unknown_sampler_suggests_the_closest_name(make_space):
+    with pytest.raises(ConfigError, match=r"did you mean 'nsga2'\?"):
+        OptunaMutator(make_space(), sampler="nsga-2")
+
+
+def test_median_pruner_prunes_a_clearly_bad_trial(make_space):
+    mutator = OptunaMutator(make_space(), seed=0, pruner="median", pruner_args={"n_startup_trials": 2})
+    for _ in range(3):
+        arch = mutator.space.to_json(mutator.reset())
+        for step in range(3):
+            assert mutator.report(arch, step, {"accuracy": 0.9}) is False
+        mutator.observe(arch, {"accuracy": 0.9})
+    bad = mutator.space.to_json(mutator.reset())
+    assert mutator.report(bad, 0, {"accuracy": 0.1}) is True
+    states = [t.state for t in mutator.study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 3 + [optuna.trial.TrialState.PRUNED]
+    search(mutator, 1)  # the search goes on after a pruned trial
+
+
+def test_discard_closes_a_failed_trial(make_space):
+    mutator = OptunaMutator(make_space(), seed=0)
+    arch = mutator.space.to_json(mutator.reset())
+    mutator.discard(arch, "failed")
+    assert mutator.study.trials[0].state == optuna.trial.TrialState.FAIL
+
+
+def test_two_objectives_with_nsga2(make_space):
+    mutator = OptunaMutator(make_space(), seed=0, sampler="nsga2", sampler_args={"population_size": 4})
+    mutator.set_objectives(["accuracy", "params"], ["maximize", "minimize"])
+    archs = search(mutator, 10)
+    assert mutator.report(archs[-1], 0, {"accuracy": 0.5}) is False  # pruning is single-objective
+    assert [d.name for d in mutator.study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert mutator.study.best_trials
+    mutator.space.validate(mutator.export())
+
+
+def test_pruning_several_objectives_is_an_error(make_space):
+    mutator = OptunaMutator(make_space(), pruner="median")
+    mutator.set_objectives(["accuracy", "params"], ["maximize", "minimize"])
+    with pytest.raises(ConfigError, match="pruner 'median' needs a single objective"):
+        mutator.reset()
+
+
+def test_large_subsets_are_searched_through_per_candidate_scores(make_space):
+    space = make_space(ToyMutable("cells", Subset(10, 3)), ToyMutable("skips", Subset(6)))
+    mutator = OptunaMutator(space, seed=0, sampler="cmaes")
+    assert "cells[9]" in mutator.encoding.distributions and "skips[5]" in mutator.encoding.distributions
+    archs = search(mutator, 6)
+    for arch in archs:
+        assert sum(arch["cells"]) == 3 and sum(arch["skips"]) >= 1
+        assert mutator.encoding.decode(mutator.encoding.encode(arch)) == mutator.space.validate(arch)
+
+
+def test_observing_an_architecture_it_did_not_sample_adds_a_trial(make_space):
+    mutator = OptunaMutator(make_space(), seed=0)
+    arch = {"op": 2, "inputs": [1, 1, 0, 0], "depth": 3, "lr": 0.01}
+    mutator.observe(arch, {"accuracy": 0.99})
+    search(mutator, 2, score=lambda a: {"accuracy": 0.1})
+    assert mutator.space.to_json(mutator.sample_final()) == arch
+
+
+def sqlite_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def test_two_mutators_on_one_sqlite_study_share_its_trials(tmp_path, make_space):
+    first = OptunaMutator(make_space(), seed=1, storage=sqlite_url(tmp_path), study_name="shared")
+    second = OptunaMutator(make_space(), seed=1, storage=sqlite_url(tmp_path), study_name="shared")
+    archs = []
+    for _ in range(3):
+        archs += search(first, 1) + search(second, 1)
+    assert len(first.study.trials) == len(second.study.trials) == 6
+    # the same seed, yet every trial draws its own suggestion
+    assert len({str(sorted(a.items())) for a in archs}) == 6
+    second.restore([(a, fake_metrics(a)) for a in archs])  # the storage holds them already
+    assert len(second.study.trials) == 6
+
+
+def test_existing_study_with_other_directions_is_refused_and_left_unchanged(tmp_path, make_space):
+    url = sqlite_url(tmp_path)
+    search(OptunaMutator(make_space(), seed=0, storage=url, study_name="s"), 2)
+    other = OptunaMutator(make_space(), seed=0, storage=url, study_name="s")
+    other.set_objectives(["loss"], ["minimize"])
+    with pytest.raises(ConfigError, match=r"study 's' exists with directions \['maximize'\], not \['minimize'\]") as error:
+        other.reset()
+    assert_one_line(error)
+    study = optuna.load_study(study_name="s", storage=url)
+    assert len(study.trials) == 2 and study.directions == [optuna.study.StudyDirection.MAXIMIZE]
+    assert optuna.get_all_study_names(url) == ["s"]
+
+
+def test_existing_study_without_load_if_exists_is_refused(tmp_path, make_space):
+    url = sqlite_url(tmp_path)
+    search(OptunaMutator(make_space(), storage=url, study_name="s"), 1)
+    with pytest.raises(ConfigError, match="already exists"):
+        OptunaMutator(make_space(), storage=url, study_name="s", load_if_exists=False).reset()
+
+
+def test_unreachable_postgres_is_a_fast_one_line_error(make_space):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match=r"storage .postgresql://hb:\*\*\*@127\.0\.0\.1.*: cannot open") as error:
+        OptunaMutator(make_space(), storage=f"postgresql://hb:secret@127.0.0.1:{port}/hb")
+    assert time.monotonic() - started < 10
+    assert "secret" not in str(error.value)
+    assert_one_line(error)
+
+
+def test_unusable_sqlite_path_is_a_one_line_error(tmp_path, make_space):
+    with pytest.raises(ConfigError, match="cannot open") as error:
+        OptunaMutator(make_space(), storage=f"sqlite:///{tmp_path / 'missing' / 'study.db'}")
+    assert_one_line(error)
