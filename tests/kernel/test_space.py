@@ -15,6 +15,8 @@ from hyperbox.kernel.testing import ToyMutable, ToySpace
         (Subset(4, 2), [0, 1, 1, 0], (1, 2)),
         (Subset(4, 2), [3, 0], (0, 3)),
         (Subset(3), [1, 1, 1], (0, 1, 2)),
+        (Subset(2), (0, 1), (0, 1)),  # a tuple is canonical: indices, never a mask
+        (Subset(1), (0,), (0,)),
         (IntRange(2, 10, step=2), 6, 6),
         (IntRange(2, 10), 4.0, 4),
         (FloatRange(0.1, 1.0), 0.5, 0.5),

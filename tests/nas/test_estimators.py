@@ -96,12 +96,14 @@ def test_batchnorm_recalibration_matches_a_manual_recomputation():
     assert torch.allclose(norm.running_var, variances.mean(0), atol=1e-5)
 
 
-def test_accuracy_recalibrates_a_plain_model_and_names_the_metric():
+def test_accuracy_recalibrates_a_plain_model_only_when_asked_and_names_the_metric():
     data = digits()
     model = _plain_cnn()
     before = model[1].running_mean.clone()
     result = AccuracyEstimator(calibration_batches=2)(model, data, CONTEXT)
     assert set(result) == {"accuracy"} and 0 <= result["accuracy"] <= 1
+    assert torch.equal(before, model[1].running_mean)  # a trained plain model keeps its statistics
+    AccuracyEstimator(calibration_batches=2, recalibrate_bn=True)(model, data, CONTEXT)
     assert not torch.equal(before, model[1].running_mean)
     test = AccuracyEstimator(split="test", recalibrate_bn=False)(model, data, CONTEXT)
     assert set(test) == {"test_accuracy"}

@@ -7,8 +7,9 @@ An *architecture* (or a hyper-parameter set, or an augmentation policy) is a map
 Canonical decisions:
 
 - :class:`Categorical` -- the chosen index (``int``); one-hot masks such as ``[0, 1, 0]`` load too.
-- :class:`Subset` -- a multi-hot list of 0/1 of length ``n`` (the seed's ``InputSpace`` mask);
-  a list of chosen indices loads too when it cannot be read as a multi-hot mask.
+- :class:`Subset` -- in memory a sorted tuple of chosen indices; in JSON a multi-hot list of 0/1
+  of length ``n`` (the seed's ``InputSpace`` mask). A list of chosen indices loads too when it
+  cannot be read as a multi-hot mask.
 - :class:`IntRange` -- an ``int`` in ``[low, high]`` on the ``step`` grid.
 - :class:`FloatRange` -- a ``float`` in ``[low, high]``.
 """
@@ -115,7 +116,8 @@ class Subset:
             decision = [decision]
         if not isinstance(decision, (list, tuple)):
             raise ValueError(f"{_where(key)}: decision {decision!r} must be a multi-hot mask or a list of indices")
-        if len(decision) == self.n and _is_binary_list(decision):
+        # A tuple is the canonical form (chosen indices); a list may be a multi-hot mask.
+        if isinstance(decision, list) and len(decision) == self.n and _is_binary_list(decision):
             chosen = tuple(i for i, v in enumerate(decision) if v)
         else:
             if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < self.n for i in decision):

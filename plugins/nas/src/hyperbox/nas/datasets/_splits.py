@@ -15,9 +15,10 @@ SPLITS = ("train", "val", "test")
 class DataSplits:
     """Train/val/test splits of a classification dataset, with the shape a search space needs.
 
-    ``num_classes``, ``in_channels`` and ``input_shape`` (C, H, W, or (features,) for flat data)
-    are read by the runner and passed to the space. :meth:`loader` gives batches in an order
-    fixed by ``seed``. ``classes`` names the labels when the source has names.
+    ``num_classes``, ``in_channels`` and ``input_shape`` (C, H, W, or (features,) for flat data,
+    whose ``in_channels`` is then the feature count) are read by the runner and passed to the
+    space. :meth:`loader` gives batches in an order fixed by ``seed``. ``classes`` names the labels
+    when the source has names.
     """
 
     def __init__(
@@ -51,7 +52,11 @@ class DataSplits:
         seed: int = 0,
         drop_last: bool = False,
     ) -> DataLoader:
-        """Batches of ``split``; with ``shuffle`` the order of every pass is fixed by ``seed``."""
+        """Batches ``(inputs, labels)`` of ``split`` (``batch_size`` defaults to the dataset's).
+
+        With ``shuffle`` every pass draws a new order from a generator seeded by ``seed``, so the
+        sequence of epochs is the same for the same seed. ``drop_last`` drops a short last batch.
+        """
         dataset = self.split(split)
         if len(dataset) == 0:
             raise ValueError(f"split {split!r} is empty (its fraction is 0?)")

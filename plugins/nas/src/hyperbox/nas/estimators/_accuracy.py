@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hyperbox.kernel import find_mutables
 from hyperbox.nas.estimators._batchnorm import recalibrate_batchnorm
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import plain_network
@@ -42,7 +43,8 @@ def evaluate(network: nn.Module, batches: Iterable, device: torch.device) -> tup
 class AccuracyEstimator:
     """Top-1 accuracy (a fraction in [0, 1]) on ``split``.
 
-    With ``recalibrate_bn`` every BatchNorm layer's statistics are re-estimated on
+    With ``recalibrate_bn`` (by default: when ``model`` is a supernet, whose shared statistics
+    belong to no single subnet) every BatchNorm layer's statistics are re-estimated on
     ``calibration_batches`` training batches before the evaluation, as Once-for-All does for each
     subnet of a supernet (the same training images for every subnet, so subnets compare fairly).
     A supernet handed in is measured through a copy cut to its decisions; a plain model is
@@ -54,7 +56,7 @@ class AccuracyEstimator:
         self,
         split: str = "val",
         batch_size: int = 256,
-        recalibrate_bn: bool = True,
+        recalibrate_bn: bool | None = None,
         calibration_batches: int = 20,
         calibration_batch_size: int | None = None,
         name: str | None = None,
@@ -73,8 +75,9 @@ class AccuracyEstimator:
 
     def __call__(self, model: nn.Module, data: Any, context: Any) -> dict[str, float]:
         device = resolve_device(None, context)
+        recalibrate = self.recalibrate_bn if self.recalibrate_bn is not None else bool(find_mutables(model))
         network = plain_network(model).to(device)
-        if self.recalibrate_bn:
+        if recalibrate:
             calibration = data.loader("train", self.calibration_batch_size, shuffle=True, seed=0)
             recalibrate_batchnorm(network, calibration, self.calibration_batches, device)
         accuracy, _ = evaluate(network, data.loader(self.split, self.batch_size), device)

@@ -70,6 +70,7 @@ class DartsMutator(Mutator):
             for key, domain in self.space.items()
         }
         self._mixers = {key: self._make_mixer(alpha) for key, alpha in self.alphas.items()}
+        self._derived: dict[str, Any] | None = None  # set by fix(): the search is over
         self._mixable = [m for m in self.mutables if hasattr(m, "mixer")]
 
     def _make_mixer(self, alpha: nn.Parameter) -> Any:
@@ -96,13 +97,19 @@ class DartsMutator(Mutator):
             mutable.mixer = self._mixers[mutable.key]
 
     def fix(self, arch: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Leave mixed mode and apply ``arch`` (default: the argmax architecture); returns it."""
+        """End the search: leave mixed mode and apply ``arch`` (default: the argmax architecture);
+        later :meth:`reset` calls return it, so the trials after a search evaluate the derived
+        architecture."""
         for mutable in self._mixable:
             mutable.mixer = None
-        return self.apply(self.sample_final() if arch is None else arch)
+        self._derived = self.apply(self.sample_final() if arch is None else arch)
+        return self._derived
 
     def reset(self) -> dict[str, Any]:
-        """Enter mixed mode and apply an architecture drawn from the current distribution."""
+        """Enter mixed mode and apply an architecture drawn from the current distribution
+        (after :meth:`fix`: apply the derived architecture)."""
+        if self._derived is not None:
+            return self.apply(self._derived)
         self.mix()
         return self.apply(self.sample_search())
 
