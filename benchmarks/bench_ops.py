@@ -1,15 +1,26 @@
 """Searchable ops vs plain torch layers: forward + backward of the same small CNN.
 
-The searchable CNN slices its shared weights for a sampled architecture; the baseline is the same
+The searchable CNN slices its shared weights for each of a few sampled architectures; the baseline is the same
 CNN made of plain torch layers of the active sizes (the ops' ``export_module()``). Both run
-interleaved, batch 32 on 32x32 images; the ratio of median times should stay <= 1.03.
+interleaved step by step (alternating which goes first), batch 32 on 32x32 images, gradients set
+to None between steps as ``optimizer.zero_grad()`` does; the ratio of medians should be <= 1.03.
 
-    .venv/bin/python benchmarks/bench_ops.py [--repeats 15] [--steps 10]
+Timing: by default one torch thread and the CPU time of that thread, so that other processes on a
+shared machine do not land in one side's samples; wall-clock medians are printed too.
+
+Allocator: the shared weight's gradient is full size (that is weight sharing), so each step
+allocates larger gradient buffers than the plain layers do. glibc hands such large blocks back to
+the OS on free and page-faults them in again on the next step, which on small VMs costs more than
+the slicing itself. ``--keep-freed-memory`` applies the usual CPU-training fix (what jemalloc or
+tcmalloc do) to both sides via ``mallopt``; run with and without it to see both figures.
+
+    .venv/bin/python benchmarks/bench_ops.py [--keep-freed-memory] [--archs 4] [--repeats 40] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import random
 import statistics
 import time
@@ -44,46 +55,80 @@ def exported(model: nn.Sequential) -> nn.Sequential:
     return nn.Sequential(*(m.export_module() if hasattr(m, "export_module") else m for m in model))
 
 
-def step_time(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, steps: int) -> float:
-    start = time.perf_counter()
-    for _ in range(steps):
-        model.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(images), labels).backward()
-    return (time.perf_counter() - start) / steps
+def timed_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:
+    """(CPU seconds of this thread, wall seconds) of one training step's forward and backward."""
+    cpu, wall = time.thread_time(), time.perf_counter()
+    model.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(model(images), labels).backward()
+    return time.thread_time() - cpu, time.perf_counter() - wall
+
+
+def keep_freed_memory() -> None:
+    """Stop glibc from returning freed blocks to the OS (no page faults on reallocation)."""
+    libc = ctypes.CDLL("libc.so.6")
+    trim_threshold, mmap_threshold = -1, -3  # M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
+    libc.mallopt(trim_threshold, 2**30)
+    libc.mallopt(mmap_threshold, 2**30)
+
+
+def compare(searchable: nn.Module, images: torch.Tensor, labels: torch.Tensor, repeats: int) -> dict:
+    """Median (CPU, wall) seconds per step of the searchable net and of its export, interleaved."""
+    plain = exported(searchable)
+    with torch.no_grad():  # same function: only the cost may differ
+        torch.testing.assert_close(searchable.eval()(images), plain.eval()(images), atol=1e-4, rtol=1e-4)
+    searchable.train(), plain.train()
+    for _ in range(3):  # warm-up
+        for model in (searchable, plain):
+            timed_step(model, images, labels)
+    samples: dict[str, list[tuple[float, float]]] = {"searchable": [], "plain": []}
+    order = [("searchable", searchable), ("plain", plain)]
+    for repeat in range(repeats):
+        for name, model in order if repeat % 2 else order[::-1]:  # alternate which side goes first
+            samples[name].append(timed_step(model, images, labels))
+    return {
+        name: tuple(statistics.median(sample[clock] for sample in values) for clock in (0, 1))
+        for name, values in samples.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--archs", type=int, default=4, help="sampled architectures to compare")
+    parser.add_argument("--repeats", type=int, default=40, help="timed steps per side and architecture")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (CPU time is exact for 1)")
+    parser.add_argument("--seed", type=int, default=0, help="picks the weights and the sampled architectures")
+    parser.add_argument("--keep-freed-memory", action="store_true", help="tune glibc malloc for both sides")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.keep_freed_memory:
+        keep_freed_memory()
 
     torch.manual_seed(args.seed)
-    searchable = searchable_cnn().train()
+    rng = random.Random(args.seed)
+    searchable = searchable_cnn()
     space = SearchSpace.of(searchable)
-    arch = space.apply(space.sample(random.Random(args.seed)))
-    plain = exported(searchable).train()
     images, labels = torch.randn(32, 3, 32, 32), torch.randint(0, 10, (32,))
-    with torch.no_grad():  # same function: only the cost may differ
-        torch.testing.assert_close(searchable.eval()(images), plain.eval()(images), atol=1e-4, rtol=1e-4)
-    searchable.train(), plain.train()
-
-    for model in (searchable, plain):  # warm-up
-        step_time(model, images, labels, 3)
-    times: dict[str, list[float]] = {"searchable": [], "plain": []}
-    for repeat in range(args.repeats):
-        order = [("searchable", searchable), ("plain", plain)]
-        for name, model in order if repeat % 2 else reversed(order):  # interleaved, alternating first
-            times[name].append(step_time(model, images, labels, args.steps))
-
-    chosen = {key: space[key].labels[index] for key, index in arch.items()}
-    median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 32x3x32x32, forward+backward")
-    print(f"architecture: {chosen}")
-    print(f"searchable ops: {median['searchable'] * 1e3:8.2f} ms/step (median of {args.repeats} x {args.steps})")
-    print(f"plain torch   : {median['plain'] * 1e3:8.2f} ms/step")
-    print(f"ratio         : {median['searchable'] / median['plain']:.3f}  (target <= 1.03)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 32x3x32x32, forward+backward, "
+        f"{'kept' if args.keep_freed_memory else 'default glibc'} freed memory, median of {args.repeats} steps"
+    )
+    totals = {"searchable": [0.0, 0.0], "plain": [0.0, 0.0]}
+    for _ in range(args.archs):
+        arch = space.apply(space.sample(rng))
+        medians = compare(searchable, images, labels, args.repeats)
+        for name, clocks in medians.items():
+            totals[name] = [total + clock for total, clock in zip(totals[name], clocks)]
+        (ours_cpu, ours_wall), (theirs_cpu, theirs_wall) = medians["searchable"], medians["plain"]
+        chosen = " ".join(f"{key}={space[key].labels[index]}" for key, index in arch.items())
+        print(f"  {chosen}")
+        print(
+            f"    CPU  searchable {ours_cpu * 1e3:7.2f} ms  plain {theirs_cpu * 1e3:7.2f} ms  "
+            f"ratio {ours_cpu / theirs_cpu:.3f}   | wall {ours_wall * 1e3:7.2f} / {theirs_wall * 1e3:7.2f} ms  "
+            f"ratio {ours_wall / theirs_wall:.3f}"
+        )
+    cpu_ratio = totals["searchable"][0] / totals["plain"][0]
+    wall_ratio = totals["searchable"][1] / totals["plain"][1]
+    print(f"overall (summed medians): CPU ratio {cpu_ratio:.3f}, wall ratio {wall_ratio:.3f}; target <= 1.03")
 
 
 if __name__ == "__main__":

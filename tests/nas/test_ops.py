@@ -208,7 +208,9 @@ def test_linear_slices_and_exports():
         assert plain.weight.shape == (o, i) and (plain.bias is not None) == bool(b)
 
 
-@pytest.mark.parametrize(("op", "shape"), [(BatchNorm1d, (8, 0)), (BatchNorm2d, (8, 0, 3, 3)), (BatchNorm3d, (8, 0, 2, 2, 2))])
+@pytest.mark.parametrize(
+    ("op", "shape"), [(BatchNorm1d, (8, 0)), (BatchNorm2d, (8, 0, 3, 3)), (BatchNorm3d, (8, 0, 2, 2, 2))]
+)
 def test_batchnorm_updates_only_the_active_running_stats(op, shape):
     features = ValueSpace([4, 8], key="features")
     bn = op(features)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._base import SearchableOp, copy_into, current, describe, is_space
+from ._base import SearchableOp, copy_into, current, describe, is_space, sliced
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "DepthwiseConv2d"]
 
@@ -134,7 +134,9 @@ class _ConvNd(SearchableOp):
             padding = self._per_dim(self.padding or 0)
         use_bias = bool(current(self.use_bias))
         if use_bias and self.bias is None:
-            raise ValueError(f"{type(self).__name__}: ValueSpace {self.use_bias.key!r} chose a bias, but none was allocated")
+            raise ValueError(
+                f"{type(self).__name__}: ValueSpace {self.use_bias.key!r} chose a bias, but none was allocated"
+            )
 
         channels = (slice(None, out_channels), slice(None, in_per_group))
         transforms: tuple = ()
@@ -171,21 +173,18 @@ class _ConvNd(SearchableOp):
         return self._bias_of(self.active())
 
     def _weight_of(self, config: _ConvConfig) -> torch.Tensor:
-        weight = self.weight if config.weight_index is None else self.weight[config.weight_index]
+        weight = sliced(self.weight, config.weight_index)
         for name, crop, shape in config.transforms:
             weight = F.linear(weight[crop].flatten(2), self.kernel_transforms[name]).unflatten(2, shape)
         return weight
 
     def _bias_of(self, config: _ConvConfig) -> torch.Tensor | None:
-        if not config.use_bias:
-            return None
-        return self.bias if config.bias_index is None else self.bias[config.bias_index]
+        return sliced(self.bias, config.bias_index) if config.use_bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         config = self.active()
-        return self._functional(
-            x, self._weight_of(config), self._bias_of(config), config.stride, config.padding, config.dilation, config.groups
-        )
+        weight, bias = self._weight_of(config), self._bias_of(config)
+        return self._functional(x, weight, bias, config.stride, config.padding, config.dilation, config.groups)
 
     def export_module(self) -> nn.Module:
         """A plain ``nn.ConvNd`` of the active sizes holding a copy of the active (transformed) weights."""
@@ -276,6 +275,4 @@ class DepthwiseConv2d(Conv2d):
         bias: Any = True,
         transform_kernel: bool = False,
     ) -> None:
-        super().__init__(
-            channels, channels, kernel_size, stride, padding, dilation, DEPTHWISE, bias, transform_kernel=transform_kernel
-        )
+        super().__init__(channels, channels, kernel_size, stride, padding, dilation, DEPTHWISE, bias, transform_kernel)

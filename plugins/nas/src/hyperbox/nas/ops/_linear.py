@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._base import SearchableOp, copy_into, current, describe, is_space
+from ._base import SearchableOp, copy_into, current, describe, sliced
 
 __all__ = ["Linear"]
 
@@ -69,12 +69,10 @@ class Linear(SearchableOp):
         return self._bias_of(self.active())
 
     def _weight_of(self, config: _LinearConfig) -> torch.Tensor:
-        return self.weight if config.weight_index is None else self.weight[config.weight_index]
+        return sliced(self.weight, config.weight_index)
 
     def _bias_of(self, config: _LinearConfig) -> torch.Tensor | None:
-        if not config.use_bias:
-            return None
-        return self.bias if config.bias_index is None else self.bias[config.bias_index]
+        return sliced(self.bias, config.bias_index) if config.use_bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         config = self.active()
