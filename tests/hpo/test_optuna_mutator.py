@@ -1,6 +1,10 @@
 """The Optuna mutator: samplers, pruners, encodings, several objectives, shared storage."""
 
+import json
+import signal
 import socket
+import subprocess
+import sys
 import time
 
 import optuna
@@ -8,8 +12,8 @@ import pytest
 
 from hyperbox.hpo._components import SAMPLERS
 from hyperbox.hpo.mutator import OptunaMutator
-from hyperbox.kernel import ConfigError, Subset
-from hyperbox.kernel.testing import ToyMutable, fake_metrics
+from hyperbox.kernel import Categorical, ConfigError, IntRange, Subset
+from hyperbox.kernel.testing import ToyMutable, ToySpace, fake_metrics
 
 SAMPLER_ARGS = {
     "grid": {"search_space": {"lr": [0.001, 0.01]}},
@@ -70,15 +74,20 @@ def test_unknown_sampler_suggests_the_closest_name(make_space):
         OptunaMutator(make_space(), sampler="nsga-2")
 
 
-def test_median_pruner_prunes_a_clearly_bad_trial(make_space):
-    mutator = OptunaMutator(make_space(), seed=0, pruner="median", pruner_args={"n_startup_trials": 2})
+@pytest.mark.parametrize("pruning_metric", [None, "val_accuracy"])
+def test_median_pruner_prunes_a_clearly_bad_trial(pruning_metric, make_space):
+    mutator = OptunaMutator(
+        make_space(), seed=0, pruner="median", pruner_args={"n_startup_trials": 2}, pruning_metric=pruning_metric
+    )
+    reported = pruning_metric or "accuracy"
     for _ in range(3):
         arch = mutator.space.to_json(mutator.reset())
         for step in range(3):
-            assert mutator.report(arch, step, {"accuracy": 0.9}) is False
+            assert mutator.report(arch, step, {reported: 0.9, "loss": 0.1}) is False
         mutator.observe(arch, {"accuracy": 0.9})
     bad = mutator.space.to_json(mutator.reset())
-    assert mutator.report(bad, 0, {"accuracy": 0.1}) is True
+    assert mutator.report(bad, 0, {"loss": 5.0}) is False  # no pruning metric in this report
+    assert mutator.report(bad, 0, {reported: 0.1}) is True
     states = [t.state for t in mutator.study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 3 + [optuna.trial.TrialState.PRUNED]
     search(mutator, 1)  # the search goes on after a pruned trial
@@ -103,9 +112,8 @@ def test_two_objectives_with_nsga2(make_space):
 
 def test_pruning_several_objectives_is_an_error(make_space):
     mutator = OptunaMutator(make_space(), pruner="median")
-    mutator.set_objectives(["accuracy", "params"], ["maximize", "minimize"])
     with pytest.raises(ConfigError, match="pruner 'median' needs a single objective"):
-        mutator.reset()
+        mutator.set_objectives(["accuracy", "params"], ["maximize", "minimize"])
 
 
 def test_large_subsets_are_searched_through_per_candidate_scores(make_space):
@@ -139,7 +147,7 @@ def test_two_mutators_on_one_sqlite_study_share_its_trials(tmp_path, make_space)
     assert len(first.study.trials) == len(second.study.trials) == 6
     # the same seed, yet every trial draws its own suggestion
     assert len({str(sorted(a.items())) for a in archs}) == 6
-    second.restore([(a, fake_metrics(a)) for a in archs])  # the storage holds them already
+    second.restore([(a, fake_metrics(a), "complete") for a in archs])  # the storage holds them already
     assert len(second.study.trials) == 6
 
 
@@ -147,9 +155,8 @@ def test_existing_study_with_other_directions_is_refused_and_left_unchanged(tmp_
     url = sqlite_url(tmp_path)
     search(OptunaMutator(make_space(), seed=0, storage=url, study_name="s"), 2)
     other = OptunaMutator(make_space(), seed=0, storage=url, study_name="s")
-    other.set_objectives(["loss"], ["minimize"])
     with pytest.raises(ConfigError, match=r"study 's' exists with directions \['maximize'\], not \['minimize'\]") as error:
-        other.reset()
+        other.set_objectives(["loss"], ["minimize"])  # the runner calls it before it creates a run
     assert_one_line(error)
     study = optuna.load_study(study_name="s", storage=url)
     assert len(study.trials) == 2 and study.directions == [optuna.study.StudyDirection.MAXIMIZE]
@@ -160,7 +167,9 @@ def test_existing_study_without_load_if_exists_is_refused(tmp_path, make_space):
     url = sqlite_url(tmp_path)
     search(OptunaMutator(make_space(), storage=url, study_name="s"), 1)
     with pytest.raises(ConfigError, match="already exists"):
-        OptunaMutator(make_space(), storage=url, study_name="s", load_if_exists=False).reset()
+        OptunaMutator(make_space(), storage=url, study_name="s", load_if_exists=False).set_objectives(
+            ["accuracy"], ["maximize"]
+        )
 
 
 def test_unreachable_postgres_is_a_fast_one_line_error(make_space):
@@ -179,3 +188,41 @@ def test_unusable_sqlite_path_is_a_one_line_error(tmp_path, make_space):
     with pytest.raises(ConfigError, match="cannot open") as error:
         OptunaMutator(make_space(), storage=f"sqlite:///{tmp_path / 'missing' / 'study.db'}")
     assert_one_line(error)
+
+
+WORKER = """
+import json, sys, time
+from hyperbox.hpo.mutator import OptunaMutator
+from hyperbox.kernel import Categorical, IntRange
+from hyperbox.kernel.testing import ToyMutable, ToySpace
+space = ToySpace([ToyMutable("op", Categorical(3)), ToyMutable("depth", IntRange(1, 9))])
+mutator = OptunaMutator(space, seed=0, storage=sys.argv[1], study_name="s", heartbeat_interval=1, grace_period=1)
+mutator.set_objectives(["accuracy"], ["maximize"])
+print(json.dumps(mutator.space.to_json(mutator.reset())), flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_killed_workers_trial_is_failed_and_retried(tmp_path):
+    url = sqlite_url(tmp_path)
+    worker = subprocess.Popen([sys.executable, "-c", WORKER, url], stdout=subprocess.PIPE, text=True)
+    try:
+        started = json.loads(worker.stdout.readline())
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        worker.stdout.close()
+    time.sleep(3)  # past the grace period (SQLite's clock counts whole seconds): the trial is stale
+    survivor = OptunaMutator(
+        ToySpace([ToyMutable("op", Categorical(3)), ToyMutable("depth", IntRange(1, 9))]),
+        seed=1,
+        storage=url,
+        study_name="s",
+        heartbeat_interval=1,
+        grace_period=1,
+    )
+    retried = survivor.space.to_json(survivor.reset())
+    assert retried == started
+    survivor.observe(retried, {"accuracy": 0.5})
+    states = [t.state for t in survivor.study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]

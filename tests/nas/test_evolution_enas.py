@@ -197,7 +197,7 @@ def test_replay_reproduces_the_controller_and_state_dict_saves_it():
         arch = reference.space.to_json(reference.reset())
         metrics = {"accuracy": random.Random(str(arch)).random()}
         reference.observe(arch, metrics)
-        history.append((arch, metrics))
+        history.append((arch, metrics, "complete"))
     resumed = fresh()
     resumed.restore(history)
     for name, tensor in reference.controller.state_dict().items():

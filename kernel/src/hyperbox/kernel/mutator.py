@@ -75,17 +75,22 @@ class Mutator:
         """An intermediate result of a running trial; return True to stop (prune) the trial."""
         return False
 
-    def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float] | None]]) -> None:
+    def discard(self, arch: Mapping[str, Any], state: str) -> None:
+        """Trial of ``arch`` ended without a result: ``state`` is ``"pruned"`` or ``"failed"``."""
+
+    def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float], str]]) -> None:
         """Bring the search back to where it was after ``history`` (resume of a killed run).
 
-        ``history`` holds ``(arch, metrics)`` of the finished trials in order (``metrics`` is None
-        for a failed or pruned trial). The default replays them: sample (to advance :attr:`rng`
-        exactly as the first run did), then observe the recorded result.
+        ``history`` holds ``(arch, metrics, state)`` of the finished trials in order; ``state`` is
+        ``complete``, ``pruned`` or ``failed``. The default replays them: sample (to advance
+        :attr:`rng` exactly as the first run did), then observe or discard the recorded result.
         """
-        for arch, metrics in history:
+        for arch, metrics, state in history:
             self.sample_search()
-            if metrics is not None:
+            if state == "complete":
                 self.observe(arch, metrics)
+            else:
+                self.discard(arch, state)
 
     def export(self) -> dict[str, Any]:
         """The final architecture in JSON form."""

@@ -217,7 +217,7 @@ class Run:
         started = time.monotonic()
         self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(self.trials))
         self.hook.hyperbox_run_start(run=self)
-        self.mutator.restore([(t.arch, t.metrics if t.state == "complete" else None) for t in self.trials])
+        self.mutator.restore([(t.arch, t.metrics, t.state) for t in self.trials])
         status = "complete"
         progress = self._progress()
         try:
@@ -282,7 +282,9 @@ class Run:
         best = self.best_trial()
         append_jsonl(self.directory / TRIALS_FILE, trial.to_json())
         self.trials.append(trial)
-        if trial.state == "complete":
+        if trial.state != "complete":
+            self.mutator.discard(trial.arch, trial.state)
+        else:
             self.mutator.observe(trial.arch, trial.metrics)
             if best is None or self._values(trial.metrics)[0] > self._values(best.metrics)[0]:
                 write_json(self.directory / BEST_ARCH_FILE, trial.arch)

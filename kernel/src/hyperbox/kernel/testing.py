@@ -129,7 +129,7 @@ class MutatorTestCase:
         reference = self.create_mutator(self.create_space(), seed=5)
         archs = self._search(reference, self.trials // 2)
         space = reference.space
-        history = [(space.to_json(a), fake_metrics(space.to_json(a))) for a in archs]
+        history = [(space.to_json(a), fake_metrics(space.to_json(a)), "complete") for a in archs]
         resumed = self.create_mutator(self.create_space(), seed=5)
         resumed.restore(history)
         assert self._search(resumed, 3) == self._search(reference, 3)

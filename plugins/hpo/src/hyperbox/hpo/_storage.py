@@ -30,8 +30,18 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.storages.BaseStorage:
-    """An Optuna storage: in memory for None, a database for a URL, or the storage given."""
+def open_storage(
+    storage: str | optuna.storages.BaseStorage | None,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int | None = None,
+) -> optuna.storages.BaseStorage:
+    """An Optuna storage: in memory for None, a database for a URL, or the storage given.
+
+    A database gets heartbeats every ``heartbeat_interval`` seconds (None: none); a trial silent
+    for ``grace_period`` seconds is failed and retried up to ``max_retry`` times.
+    """
     if storage is None:
         return optuna.storages.InMemoryStorage()
     if isinstance(storage, optuna.storages.BaseStorage):
@@ -43,13 +53,21 @@ def open_storage(storage: str | optuna.storages.BaseStorage | None) -> optuna.st
         # without it an unreachable host hangs for minutes in the TCP connect
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
-        return optuna.storages.RDBStorage(storage, engine_kwargs=engine_kwargs)
+        with warnings.catch_warnings():  # heartbeats are experimental in Optuna
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            retry = None if heartbeat_interval is None else optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry)
+            return optuna.storages.RDBStorage(
+                storage,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=retry,
+            )
     except ImportError as error:  # Optuna re-raises the driver's import error without its name
         driver = getattr(error.__cause__, "name", None) or "the database driver"
         raise ConfigError(f"storage {_display_url(storage)!r}: {driver} is not installed") from None
     except Exception as error:  # SQLAlchemy raises many kinds; all mean "cannot use this storage"
         raise ConfigError(f"storage {_display_url(storage)!r}: cannot open ({_first_line(error)})") from None
-
 
 def open_study(
     storage: optuna.storages.BaseStorage,

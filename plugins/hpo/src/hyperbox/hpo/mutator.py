@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import random
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
 from hyperbox.kernel import ConfigError, Mutator
 from hyperbox.kernel.config import DIRECTIONS
 from hyperbox.hpo._components import FINITE_ONLY, SEEDED_ONCE, make_pruner, sampler_factory
 from hyperbox.hpo._encoding import SpaceEncoding
+from hyperbox.hpo._heartbeat import Heartbeat
 from hyperbox.hpo._storage import open_storage, open_study
 
 __all__ = ["OptunaMutator"]
@@ -22,6 +25,10 @@ __all__ = ["OptunaMutator"]
 DEFAULT_STUDY_NAME = "hyperbox"
 
 _END_STATES = {"pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
+_TRIAL_STATES = {"complete": TrialState.COMPLETE, **_END_STATES}
+
+# Hyperbox logs trials itself; Optuna's per-study INFO lines would duplicate them.
+optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def sampler_seed(seed: int, trial_number: int) -> int:
@@ -46,6 +53,8 @@ class OptunaMutator(Mutator):
         pruner: ``none``, ``median``, ``percentile``, ``successive_halving``, ``hyperband``,
             ``wilcoxon``, ``patient`` or ``threshold``, with ``pruner_args``. Pruning needs a
             single objective; intermediate values come from :meth:`report`.
+        pruning_metric: the per-epoch metric the pruner compares (default: the first objective);
+            it must improve in the objective's direction, like ``val_accuracy`` for ``accuracy``.
         directions: ``maximize``/``minimize`` per objective; by default the directions the runner
             sets with :meth:`set_objectives`.
         storage: an Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``) or storage
@@ -53,8 +62,12 @@ class OptunaMutator(Mutator):
         study_name: the study to create or join in ``storage`` (default ``"hyperbox"`` for a
             persistent storage).
         load_if_exists: join an existing study of that name (its directions must match).
+        heartbeat_interval, grace_period, max_retry: for a storage URL, running trials record a
+            heartbeat every ``heartbeat_interval`` seconds (None: off); a trial silent for
+            ``grace_period`` seconds (default twice the interval), such as a killed worker's, is
+            failed and its parameters are tried again, at most ``max_retry`` times.
 
-    The study is created on first use, after :meth:`set_objectives`. See
+    The study is opened by :meth:`set_objectives` (or on first use without it). See
     :mod:`hyperbox.hpo._encoding` for how each kind of decision becomes Optuna parameters.
     """
 
@@ -67,10 +80,14 @@ class OptunaMutator(Mutator):
         sampler_args: Mapping[str, Any] | None = None,
         pruner: str = "none",
         pruner_args: Mapping[str, Any] | None = None,
+        pruning_metric: str | None = None,
         directions: Sequence[str] | None = None,
         storage: str | optuna.storages.BaseStorage | None = None,
         study_name: str | None = None,
         load_if_exists: bool = True,
+        heartbeat_interval: int | None = 60,
+        grace_period: int | None = None,
+        max_retry: int | None = 3,
     ) -> None:
         super().__init__(model, seed=seed)
         self.seed = seed
@@ -79,12 +96,16 @@ class OptunaMutator(Mutator):
         self._make_sampler = sampler_factory(sampler, self._complete_sampler_args(sampler, dict(sampler_args or {})))
         self.pruner_name = pruner
         self._pruner = make_pruner(pruner, pruner_args)
+        self.pruning_metric = pruning_metric
         self._directions = None if directions is None else _checked_directions(directions)
-        self._storage = open_storage(storage)
+        self._storage = open_storage(
+            storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry
+        )
+        self._heartbeat_interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
         self.study_name = DEFAULT_STUDY_NAME if study_name is None and storage is not None else study_name
         self.load_if_exists = load_if_exists
         self._study: optuna.Study | None = None
-        self._running: list[tuple[dict[str, Any], optuna.Trial]] = []
+        self._running: list[tuple[dict[str, Any], optuna.Trial, Heartbeat | None]] = []
 
     # -- configuration ----------------------------------------------------------------------------
     def _complete_sampler_args(self, sampler: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -106,28 +127,38 @@ class OptunaMutator(Mutator):
                 raise ConfigError(f"sampler {sampler!r}: {name!r} is continuous; give its values in {where}")
         return {**args, "search_space": grid} if sampler == "grid" else args
 
+    def set_objectives(self, objectives: Sequence[str], directions: Sequence[str]) -> None:
+        """Set the objectives and open the study now, so that a bad study fails before a run starts."""
+        if self._study is not None:
+            raise ConfigError("set_objectives: the study is already open; set the objectives first")
+        super().set_objectives(objectives, directions)
+        self._study = self._open_study()
+
     @property
     def study(self) -> optuna.Study:
-        """The Optuna study, created or joined on first use."""
+        """The Optuna study (opened on first use when :meth:`set_objectives` was not called)."""
         if self._study is None:
-            directions = self._directions or self.directions
-            if len(directions) != len(self.objectives):
-                raise ConfigError(
-                    f"{len(directions)} direction(s) {list(directions)} for {len(self.objectives)} "
-                    f"objective(s) {list(self.objectives)}"
-                )
-            if len(directions) > 1 and self.pruner_name != "none":
-                raise ConfigError(f"pruner {self.pruner_name!r} needs a single objective, got {len(directions)}")
-            self._study = open_study(
-                self._storage,
-                self.study_name,
-                directions,
-                self._make_sampler(self.seed),
-                self._pruner,
-                load_if_exists=self.load_if_exists,
-                metric_names=self.objectives,
-            )
+            self._study = self._open_study()
         return self._study
+
+    def _open_study(self) -> optuna.Study:
+        directions = self._directions or self.directions
+        if len(directions) != len(self.objectives):
+            raise ConfigError(
+                f"{len(directions)} direction(s) {list(directions)} for {len(self.objectives)} "
+                f"objective(s) {list(self.objectives)}"
+            )
+        if len(directions) > 1 and self.pruner_name != "none":
+            raise ConfigError(f"pruner {self.pruner_name!r} needs a single objective, got {len(directions)}")
+        return open_study(
+            self._storage,
+            self.study_name,
+            directions,
+            self._make_sampler(self.seed),
+            self._pruner,
+            load_if_exists=self.load_if_exists,
+            metric_names=self.objectives,
+        )
 
     def _reseed(self, trial_number: int) -> None:
         if self.seed is not None and self.sampler_name not in SEEDED_ONCE:
@@ -136,31 +167,44 @@ class OptunaMutator(Mutator):
     # -- the search -------------------------------------------------------------------------------
     def sample_search(self) -> dict[str, Any]:
         study = self.study
+        if self._heartbeat_interval is not None:
+            with warnings.catch_warnings():  # experimental in Optuna, and how killed workers are recovered
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)  # a dead worker's trial is failed and queued again
         expected = len(study.get_trials(deepcopy=False))
         self._reseed(expected)  # grid draws its cell when the trial is created
-        trial = study.ask()
+        with warnings.catch_warnings():  # Optuna expects heartbeats from optimize(); we record them ourselves
+            warnings.filterwarnings("ignore", "Heartbeat of storage")
+            trial = study.ask()
+        heartbeat = None if self._heartbeat_interval is None else Heartbeat(self._storage, trial, self._heartbeat_interval)
         if trial.number != expected:  # another worker took that number meanwhile
             self._reseed(trial.number)
         params = {name: _suggest(trial, name, dist) for name, dist in self.encoding.distributions.items()}
         arch = self.encoding.decode(params)
-        self._running.append((self.space.to_json(arch), trial))
+        self._running.append((self.space.to_json(arch), trial, heartbeat))
         return arch
 
     def _take_running(self, arch: Mapping[str, Any], *, remove: bool) -> optuna.Trial | None:
-        """The running trial that sampled ``arch`` (JSON form), most recent first."""
+        """The running trial that sampled ``arch`` (JSON form), most recent first; ``remove`` ends
+        its heartbeat."""
         arch = dict(arch)
         for index in range(len(self._running) - 1, -1, -1):
-            if self._running[index][0] == arch:
-                return self._running.pop(index)[1] if remove else self._running[index][1]
+            sampled, trial, heartbeat = self._running[index]
+            if sampled == arch:
+                if remove:
+                    del self._running[index]
+                    if heartbeat is not None:
+                        heartbeat.stop()
+                return trial
         return None
 
     def report(self, arch: Mapping[str, Any], step: int, metrics: Mapping[str, float]) -> bool:
-        """Give the pruner the first objective at ``step``; a pruned trial is closed in the study."""
-        objective = self.objectives[0]
+        """Give the pruner the pruning metric at ``step``; a pruned trial is closed in the study."""
+        metric = self.pruning_metric or self.objectives[0]
         trial = self._take_running(arch, remove=False)
-        if trial is None or objective not in metrics or len(self.study.directions) > 1:
+        if trial is None or metric not in metrics or len(self.study.directions) > 1:
             return False
-        trial.report(float(metrics[objective]), step)
+        trial.report(float(metrics[metric]), step)
         if not trial.should_prune():
             return False
         self.discard(arch, "pruned")
@@ -187,22 +231,20 @@ class OptunaMutator(Mutator):
         if trial is not None:
             self.study.tell(trial, state=_END_STATES[state])
 
-    def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float] | None]]) -> None:
+    def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float], str]]) -> None:
         """Replay ``history`` into an empty study; a persistent study already holds its trials."""
         study = self.study
         if study.get_trials(deepcopy=False):
             return
-        for arch, metrics in history:
-            values = None if metrics is None else [float(metrics[o]) for o in self.objectives]
-            study.add_trial(self._frozen_trial(arch, values))
+        for arch, metrics, state in history:
+            values = [float(metrics[o]) for o in self.objectives] if state == "complete" else None
+            study.add_trial(self._frozen_trial(arch, values, _TRIAL_STATES[state]))
 
-    def _frozen_trial(self, arch: Mapping[str, Any], values: list[float] | None) -> optuna.trial.FrozenTrial:
-        # history does not tell a pruned trial from a failed one: without values, both count as failed
+    def _frozen_trial(
+        self, arch: Mapping[str, Any], values: list[float] | None, state: TrialState = TrialState.COMPLETE
+    ) -> optuna.trial.FrozenTrial:
         return optuna.trial.create_trial(
-            params=self.encoding.encode(arch),
-            distributions=self.encoding.distributions,
-            values=values,
-            state=TrialState.COMPLETE if values is not None else TrialState.FAIL,
+            params=self.encoding.encode(arch), distributions=self.encoding.distributions, values=values, state=state
         )
 
     def sample_final(self) -> dict[str, Any]:
