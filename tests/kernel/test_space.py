@@ -125,3 +125,13 @@ def test_find_mutables_keys_unnamed_mutables_by_path():
     assert found == [unnamed, named]
     assert unnamed.key == "block.0.op"
     assert find_mutables(ToySpace([named])) == [named]
+
+
+def test_attached_mutables_are_searched_with_the_model():
+    from hyperbox.kernel.space import attach_mutables
+
+    own, extra = ToyMutable("op", Categorical(2)), ToyMutable("trainer.lr", FloatRange(0.01, 0.1))
+    model = _Module({"op": own})
+    attach_mutables(model, [extra])
+    assert find_mutables(model) == [own, extra]
+    assert list(SearchSpace.of(model)) == ["op", "trainer.lr"]

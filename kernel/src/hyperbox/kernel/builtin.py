@@ -1,5 +1,5 @@
-"""The kernel's internal plugin: built-in commands and the ``fixed`` mutator, registered through
-the same hooks as any plugin."""
+"""The kernel's internal plugin: built-in commands, the ``fixed`` mutator and the ``hparams``
+space, registered through the same hooks as any plugin."""
 
 from hyperbox.kernel.hookspecs import hookimpl
 
@@ -16,3 +16,8 @@ def hyperbox_register_commands(register):
 @hookimpl
 def hyperbox_register_mutators(register):
     register("fixed", "hyperbox.kernel.fixed:FixedMutator", help="Evaluate one given architecture (no search).")
+
+
+@hookimpl
+def hyperbox_register_spaces(register):
+    register("hparams", "hyperbox.kernel.hparams:HyperParameters", help="Plain hyper-parameters declared in the experiment.")

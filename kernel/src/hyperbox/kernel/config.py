@@ -58,6 +58,8 @@ class Experiment:
     objectives: tuple[str, ...]
     directions: tuple[str, ...]
     budget: Budget
+    #: ``"trainer.<argument>" -> spec``: training hyper-parameters searched with the architecture
+    hparams: dict[str, Any] = attrs.field(factory=dict)
     seed: int = 0
     device: str = "cpu"
     output_dir: str = "runs"
@@ -77,13 +79,16 @@ class Experiment:
             "objective": list(self.objectives),
             "direction": list(self.directions),
             "budget": attrs.asdict(self.budget),
+            **({"hparams": self.hparams} if self.hparams else {}),
         }
 
 
 TOP_LEVEL = (
     "name", "seed", "device", "output_dir", "dataset", "space", "mutator", "trainer",
-    "estimators", "objective", "direction", "budget",
+    "estimators", "objective", "direction", "budget", "hparams",
 )
+#: The component whose arguments an experiment's ``hparams`` may search.
+SEARCHABLE_ARGUMENTS = "trainer"
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -193,6 +198,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         raise ConfigError(f"{source}: budget.seconds: expected a positive number, got {seconds!r}")
     if trials is None and seconds is None:
         trials = 1
+    hparams = _hparams(data.get("hparams"), source)
     checks = {"seed": int, "device": str, "output_dir": str, "name": str}
     for key, kind in checks.items():
         if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
@@ -207,11 +213,31 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         objectives=objectives,
         directions=directions,
         budget=Budget(trials=trials, seconds=seconds),
+        hparams=hparams,
         seed=data.get("seed", 0),
         device=data.get("device", "cpu"),
         output_dir=data.get("output_dir", "runs"),
         source=source,
     )
+
+
+def _hparams(value: Any, source: str) -> dict[str, Any]:
+    """Training hyper-parameters to search: ``trainer.<argument>: spec`` (see :mod:`hyperbox.kernel.hparams`)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source}: hparams: expected a mapping 'trainer.<argument>: spec'")
+    from hyperbox.kernel.hparams import HyperParameters
+
+    for key in value:
+        component, _, argument = str(key).partition(".")
+        if component != SEARCHABLE_ARGUMENTS or not argument:
+            raise ConfigError(f"{source}: hparams.{key}: expected '{SEARCHABLE_ARGUMENTS}.<argument>'")
+    try:
+        HyperParameters(value)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: hparams: {error}") from None
+    return {str(k): v for k, v in value.items()}
 
 
 def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Experiment:
@@ -238,9 +264,14 @@ def check_components(experiment: Experiment, registry: Registry) -> None:
                 f"{experiment.source}: {where}: {kind[:-1]} {spec.name!r} cannot be imported ({error})"
             ) from None
         check_arguments(factory, spec.args, f"{experiment.source}: {where}", INJECTED[kind])
+        if kind == "trainers" and experiment.hparams:
+            searched = {key.partition(".")[2]: None for key in experiment.hparams}
+            check_arguments(factory, searched, f"{experiment.source}: hparams.trainer", names_only=True)
 
 
-def check_arguments(factory: Any, args: Mapping[str, Any], where: str, injected: Sequence[str] = ()) -> None:
+def check_arguments(
+    factory: Any, args: Mapping[str, Any], where: str, injected: Sequence[str] = (), names_only: bool = False
+) -> None:
     """Raise a :class:`ConfigError` naming ``where`` and the key for unknown or ill-typed arguments."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
@@ -266,12 +297,12 @@ def check_arguments(factory: Any, args: Mapping[str, Any], where: str, injected:
                 f"{where}.{key}: unknown argument; allowed: {', '.join(allowed) if allowed else '(none)'}"
             )
         expected = hints.get(key)
-        if expected is not None and not _matches(value, expected):
+        if not names_only and expected is not None and not _matches(value, expected):
             raise ConfigError(f"{where}.{key}: expected {_type_name(expected)}, got {value!r}")
     missing = [
         name
         for name, p in parameters.items()
-        if p.default is p.empty and name not in args and name not in injected
+        if not names_only and p.default is p.empty and name not in args and name not in injected
     ]
     if missing:
         raise ConfigError(f"{where}: missing argument {missing[0]!r}")

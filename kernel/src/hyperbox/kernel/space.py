@@ -287,7 +287,20 @@ def find_mutables(model: Any) -> list:
             if obj.key is None:
                 obj.key = name or f"{type(obj).__name__}{index}"
             found.append(obj)
-    return found
+    return found + list(getattr(model, ATTACHED, ()))
+
+
+#: Attribute holding mutables searched with a model without being part of it (see attach_mutables).
+ATTACHED = "hyperbox_attached_mutables"
+
+
+def attach_mutables(model: Any, mutables: Iterable) -> None:
+    """Search ``mutables`` (e.g. training hyper-parameters) together with ``model``'s own.
+
+    They travel with the model (a deep copy keeps them), so every mutator, ``build_subnet`` and
+    architecture file sees one space; they are not submodules and hold no weights.
+    """
+    object.__setattr__(model, ATTACHED, [*getattr(model, ATTACHED, ()), *mutables])
 
 
 class SearchSpace(Mapping):

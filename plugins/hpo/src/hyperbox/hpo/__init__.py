@@ -8,7 +8,6 @@ from importlib import import_module
 
 _EXPORTS = {
     "OptunaMutator": "hyperbox.hpo.mutator",
-    "HyperParameters": "hyperbox.hpo.hparams",
     "AutoHyper": "hyperbox.hpo.autohyper",
     "tune_lr": "hyperbox.hpo.autohyper",
 }

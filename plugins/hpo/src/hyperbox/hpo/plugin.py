@@ -10,8 +10,3 @@ def hyperbox_register_mutators(register):
         "hyperbox.hpo.mutator:OptunaMutator",
         help="Optuna study (TPE, CMA-ES, GP, QMC, NSGA-II/III, grid, ...) with pruners and shared storage",
     )
-
-
-@hookimpl
-def hyperbox_register_spaces(register):
-    register("hparams", "hyperbox.hpo.hparams:HyperParameters", help="plain hyper-parameters declared in the experiment")

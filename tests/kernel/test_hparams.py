@@ -2,7 +2,7 @@
 
 import pytest
 
-from hyperbox.hpo.hparams import HyperParameters
+from hyperbox.kernel.hparams import HyperParameters
 from hyperbox.hpo.mutator import OptunaMutator
 from hyperbox.kernel import Categorical, ConfigError, FloatRange, IntRange, SearchSpace, Subset
 
