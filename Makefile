@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-DISTRIBUTIONS := -e kernel -e plugins/nas -e plugins/networks -e plugins/hpo -e plugins/ada
+DISTRIBUTIONS := -e 'kernel[plot]' -e plugins/nas -e plugins/networks -e plugins/hpo -e plugins/ada
 
 .PHONY: install run test
 install: $(VENV)/.installed

@@ -95,3 +95,19 @@ def test_plugin_command_and_version(toy_site, hbk):
     assert result.returncode == 0 and "toy command a b" in result.stdout
     version = hbk("--version", site=site)
     assert "hyperbox-kernel 0.1.0" in version.stdout and "hyperbox-plugin-toy 1.0" in version.stdout
+
+
+def test_show_plot_writes_history_and_pareto_front(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(yaml.safe_dump({
+        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
+        "estimators": ["toy_score"], "objective": ["accuracy", "cost"], "direction": ["maximize", "minimize"],
+        "budget": {"trials": 6}, "output_dir": str(tmp_path / "runs"),
+    }))
+    assert hbk("run", str(experiment), "-q", site=site).returncode == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    result = hbk("show", str(run), "--plot", site=site)
+    assert result.returncode == 0, result.stderr
+    for name in ("history.png", "pareto_front.png"):
+        assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

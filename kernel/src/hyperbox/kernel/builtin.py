@@ -9,6 +9,7 @@ def hyperbox_register_commands(register):
     register("run", "hyperbox.kernel.commands:run_command", help="Run an experiment (no file: the quick demo).")
     register("plugins", "hyperbox.kernel.commands:plugins_command", help="List installed plugins.")
     register("list", "hyperbox.kernel.commands:list_command", help="List registered components.")
+    register("worker", "hyperbox.kernel.commands:worker_command", help="Join a run's shared study as a worker.")
     register("show", "hyperbox.kernel.commands:show_command", help="Show a run's trials and best result.")
     register("export", "hyperbox.kernel.commands:export_command", help="Export a run's best architecture and weights.")
 

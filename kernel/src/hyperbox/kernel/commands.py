@@ -121,8 +121,11 @@ def show_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hbk show", description="Show a run's trials and best result.")
     parser.add_argument("rundir")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--plot", action="store_true", help="write history.png (and pareto_front.png) into the run")
     args = parser.parse_args(argv)
     path, summary, trials = _load_run(args.rundir)
+    if args.plot:
+        _plot(path, summary, trials)
     if args.json:
         print(json.dumps({"summary": summary, "trials": trials}, indent=2))
         return 0
@@ -146,6 +149,17 @@ def show_command(argv: list[str]) -> int:
     elif summary is None:
         console.print("(run not finished: no summary.json yet; resume it with hbk run --resume)")
     return 0
+
+
+def _plot(path: Path, summary: dict[str, Any] | None, trials: list[dict]) -> None:
+    from hyperbox.kernel import plots
+
+    if summary is None:
+        raise HyperboxError(f"{path}: the run has no summary.json yet; finish or resume it first")
+    written = [plots.plot_history(trials, summary["objectives"][0], summary["directions"][0], path / "history.png")]
+    if len(summary["objectives"]) > 1:
+        written.append(plots.plot_pareto_front(trials, summary, path / "pareto_front.png"))
+    print("wrote " + ", ".join(str(p) for p in written))
 
 
 def export_command(argv: list[str]) -> int:

@@ -63,9 +63,14 @@ class Experiment:
     seed: int = 0
     device: str = "cpu"
     output_dir: str = "runs"
+    #: where the trials are recorded and shared (a storage URL; see ``hyperbox_register_storages``)
+    storage: str | None = None
+    #: the storage's own options (``storage: {url: ..., heartbeat_interval: 10}``)
+    storage_options: dict[str, Any] = attrs.field(factory=dict)
     source: str = "<experiment>"
 
     def to_json(self) -> dict[str, Any]:
+        storage = {"url": self.storage, **self.storage_options} if self.storage_options else self.storage
         return {
             "name": self.name,
             "seed": self.seed,
@@ -198,6 +203,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         raise ConfigError(f"{source}: budget.seconds: expected a positive number, got {seconds!r}")
     if trials is None and seconds is None:
         trials = 1
+    storage, storage_options = _storage(data.get("storage"), f"{source}: storage")
     hparams = _hparams(data.get("hparams"), source)
     checks = {"seed": int, "device": str, "output_dir": str, "name": str}
     for key, kind in checks.items():
@@ -217,8 +223,21 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         seed=data.get("seed", 0),
         device=data.get("device", "cpu"),
         output_dir=data.get("output_dir", "runs"),
+        storage=storage,
+        storage_options=storage_options,
         source=source,
     )
+
+
+def _storage(value: Any, where: str) -> tuple[str | None, dict[str, Any]]:
+    """``storage: URL`` or ``storage: {url: URL, option: value, ...}``."""
+    if value is None or isinstance(value, str) and value:
+        return value, {}
+    if isinstance(value, Mapping) and isinstance(value.get("url"), str) and value["url"]:
+        options = {k: v for k, v in value.items() if k != "url"}
+        if all(isinstance(k, str) for k in options):
+            return value["url"], options
+    raise ConfigError(f"{where}: expected a storage URL or a mapping with 'url' and options, got {value!r}")
 
 
 def _hparams(value: Any, source: str) -> dict[str, Any]:

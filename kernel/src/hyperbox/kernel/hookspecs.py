@@ -86,6 +86,21 @@ def hyperbox_register_commands(register):
 
 
 @hookspec
+def hyperbox_register_storages(register):
+    """Register storages: where the trials of a run are recorded and shared between workers.
+
+    Called once, when the kernel first needs the component registry, with ``register(name,
+    factory, help=None)``; ``name`` is a URL scheme (``sqlite``, ``postgresql``, ...) and an
+    experiment's ``storage: URL`` (or ``hbk run --storage URL``) picks the factory by the URL's
+    scheme. The factory returns a :class:`hyperbox.kernel.ledger.Ledger`: it is called as
+    ``factory(url, experiment=EXPERIMENT_JSON, study=NAME, **options)`` to create a record
+    holding the experiment and its whole trial budget, and as ``factory(url, study=NAME)`` for a
+    worker joining it (``hbk worker``). ``options`` are the experiment's
+    ``storage: {url: ..., option: value}`` entries.
+    """
+
+
+@hookspec
 def hyperbox_run_start(run):
     """A run starts (or resumes). ``run`` is the :class:`hyperbox.kernel.runner.Run`: its
     ``directory``, ``config`` and ``resumed`` flag."""
@@ -98,7 +113,7 @@ def hyperbox_run_end(run, summary):
 
 @hookspec
 def hyperbox_trial_start(run, trial):
-    """A trial of ``run`` starts; ``trial`` is the :class:`hyperbox.kernel.runner.Trial` (``number``, ``arch``)."""
+    """A trial of ``run`` starts; ``trial`` is the :class:`hyperbox.kernel.ledger.Trial` (``number``, ``arch``)."""
 
 
 @hookspec

@@ -68,6 +68,12 @@ class Mutator:
         self._cache = self.space.apply(arch)
         return self._cache
 
+    def bind_run(self, directory: Any) -> None:
+        """The run's directory exists (``directory``, a path): a mutator may keep its state there.
+
+        The runner calls this once, before the first trial; the default keeps nothing.
+        """
+
     def observe(self, arch: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Feedback: ``arch`` scored ``metrics``. Learning algorithms override this."""
 

@@ -11,7 +11,7 @@ import attrs
 
 from hyperbox.kernel.errors import PluginError, UnknownComponentError
 
-KINDS = ("spaces", "mutators", "estimators", "trainers", "datasets", "commands")
+KINDS = ("spaces", "mutators", "estimators", "trainers", "datasets", "storages", "commands")
 
 
 @attrs.define

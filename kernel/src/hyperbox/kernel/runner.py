@@ -23,25 +23,16 @@ import yaml
 from hyperbox.kernel.config import Experiment, check_components, parse_experiment
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.events import EventLog
-from hyperbox.kernel.files import append_jsonl, read_jsonl, save_state_dict, write_json, write_text
+from hyperbox.kernel.files import append_jsonl, locked, read_jsonl, save_state_dict, write_json, write_text
+from hyperbox.kernel.ledger import Claim, Ledger, LocalLedger, Trial
 from hyperbox.kernel.plugins import PluginManager, get_manager
 
 CONFIG_FILE, TRIALS_FILE, SUMMARY_FILE = "config.yaml", "trials.jsonl", "summary.json"
 BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights.pt", "events.jsonl"
-
-
-@attrs.define
-class Trial:
-    number: int
-    arch: dict[str, Any]
-    seed: int
-    state: str = "running"  # running | complete | pruned | failed
-    metrics: dict[str, float] = attrs.field(factory=dict)
-    error: str | None = None
-    duration_s: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+#: Taken by workers sharing a run directory while they compare and write the best trial's files.
+BEST_LOCK_FILE = ".best.lock"
+#: Placeholder of a storage URL for the run directory (``sqlite:///{run_dir}/study.db``).
+RUN_DIR = "{run_dir}"
 
 
 class Context:
@@ -107,7 +98,20 @@ def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
 
 
 class Run:
-    """One run of an experiment, fresh or resumed."""
+    """One run of an experiment, fresh or resumed, alone or as one worker of several.
+
+    Args:
+        experiment: the validated experiment; its ``storage`` (a URL, ``{run_dir}`` standing for
+            the run directory) makes the run create a shared record there, holding the whole
+            trial budget, that workers join (see :mod:`hyperbox.kernel.ledger`).
+        resume: continue the killed run in this directory.
+        ledger: a shared ledger to work for (``hbk worker``) instead of the experiment's storage.
+        directory: an existing run directory to share with the other local workers of a run; the
+            run then writes its own trials there but neither ``config.yaml`` nor ``summary.json``.
+        worker: this worker's index; its mutator is seeded with ``seed + worker`` so that workers
+            of one experiment do not all propose the same architectures.
+        study: the name of the shared record the run creates (default ``NAME-TIMESTAMP``).
+    """
 
     def __init__(
         self,
@@ -117,21 +121,52 @@ class Run:
         manager: PluginManager | None = None,
         console: bool = True,
         progress: bool | None = None,
+        ledger: Ledger | None = None,
+        directory: str | os.PathLike | None = None,
+        worker: int = 0,
+        study: str | None = None,
     ) -> None:
         self.experiment = experiment
         self.manager = manager or get_manager()
         self.registry = self.manager.registry
         self.hook = self.manager.hook
         self.resumed = resume is not None
+        self.owns_directory = directory is None
+        self.worker = worker
         self.console = console
         self.progress = sys.stderr.isatty() if progress is None else progress
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         check_components(experiment, self.registry)
         self._build()
-        self.directory = Path(resume) if resume is not None else self._new_directory()
+        shared = ledger is not None or experiment.storage is not None
+        if shared:
+            self._check_parallel()
+        if experiment.storage is not None and ledger is None and self.resumed:
+            raise ConfigError(
+                f"{experiment.source}: a run on a shared storage is resumed by joining its study: "
+                "hbk worker --storage URL --study NAME"
+            )
+        self.study_name = study or f"{experiment.name}-{stamp}"
+        storage = None if ledger is not None else experiment.storage
+        factory = None if storage is None else self._storage_factory(storage)
+        if factory is not None and RUN_DIR not in storage:
+            ledger = self._open_storage(factory, storage)  # a bad storage fails before any directory exists
+        if resume is not None or directory is not None:
+            self.directory = Path(resume if resume is not None else directory)
+        else:
+            self.directory = self._new_directory(stamp)
+        if factory is not None and RUN_DIR in storage:
+            ledger = self._open_storage(factory, storage.replace(RUN_DIR, str(self.directory.resolve())))
+        if ledger is None:
+            history = [Trial(**record) for record in read_jsonl(self.directory / TRIALS_FILE)]
+            ledger = LocalLedger(experiment.budget, history)
+        self.ledger: Ledger = ledger
         self.log = EventLog(self.directory / EVENTS_FILE, console=console)
-        if not self.resumed:
-            write_text(self.directory / CONFIG_FILE, yaml.safe_dump(experiment.to_json(), sort_keys=False))
-        self.trials: list[Trial] = [Trial(**record) for record in read_jsonl(self.directory / TRIALS_FILE)]
+        if not self.resumed and self.owns_directory:
+            write_text(self.directory / CONFIG_FILE, yaml.safe_dump(self.experiment.to_json(), sort_keys=False))
+        self.trials: list[Trial] = []
+        self.ledger.attach(self)
+        self.mutator.bind_run(self.directory)
 
     @classmethod
     def resume(cls, directory: str | os.PathLike, **kwargs: Any) -> Run:
@@ -161,7 +196,7 @@ class Run:
         self.model = self._component("spaces", experiment.space, shape, "space")
         factory = self.registry.get("mutators", experiment.mutator.name).load()
         try:
-            self.mutator = factory(self.model, seed=experiment.seed, **experiment.mutator.args)
+            self.mutator = factory(self.model, seed=experiment.seed + self.worker, **experiment.mutator.args)
         except HyperboxError:
             raise
         except (ValueError, TypeError) as error:
@@ -172,8 +207,41 @@ class Run:
             self._component("estimators", spec, {}, f"estimators[{i}]") for i, spec in enumerate(experiment.estimators)
         ]
 
-    def _new_directory(self) -> Path:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    def _check_parallel(self) -> None:
+        """Workers share trials, not a search phase: each would train its own supernet."""
+        source = self.experiment.source
+        if getattr(self.trainer, "fit", None) is not None:
+            raise ConfigError(
+                f"{source}: trainer {self.experiment.trainer.name!r} has a search phase (fit) "
+                "that cannot be shared between workers; run it without a storage"
+            )
+        if not self.mutator.supports_parallel:
+            raise ConfigError(f"{source}: mutator {self.experiment.mutator.name!r} cannot share a search between workers")
+
+    def _storage_factory(self, url: str) -> Any:
+        scheme, sep, _ = url.partition(":")
+        if not sep or not scheme:
+            raise ConfigError(f"{self.experiment.source}: storage {url!r}: expected a URL like sqlite:///study.db")
+        names = self.registry.names("storages")
+        if scheme not in names:
+            raise ConfigError(
+                f"{self.experiment.source}: storage: no plugin stores {scheme!r} URLs "
+                f"(registered: {', '.join(names) or 'none'}); the hpo plugin (hyperbox-plugin-hpo) "
+                "provides sqlite, postgresql and mysql"
+            )
+        return self.registry.get("storages", scheme).load()
+
+    def _open_storage(self, factory: Any, url: str) -> Ledger:
+        """Create the shared record of this run's experiment (and its budget) at ``url``."""
+        self.experiment = attrs.evolve(self.experiment, storage=url)
+        try:
+            return factory(
+                url, experiment=self.experiment.to_json(), study=self.study_name, **self.experiment.storage_options
+            )
+        except TypeError as error:
+            raise ConfigError(f"{self.experiment.source}: storage: {error}") from None
+
+    def _new_directory(self, stamp: str) -> Path:
         base = Path(self.experiment.output_dir) / f"{self.experiment.name}-{stamp}"
         base.parent.mkdir(parents=True, exist_ok=True)
         for suffix in range(1000):
@@ -202,19 +270,12 @@ class Run:
         values = {t.number: self._values(t.metrics) for t in complete}
         return [t for t in complete if not any(dominates(values[o.number], values[t.number]) for o in complete)]
 
-    def _budget_left(self, started: float, previous_s: float) -> bool:
-        budget = self.experiment.budget
-        if budget.trials is not None and len(self.trials) >= budget.trials:
-            return False
-        if budget.seconds is not None and previous_s + time.monotonic() - started >= budget.seconds:
-            return False
-        return True
-
     def execute(self) -> dict[str, Any]:
         """Run (or finish) the search; returns the summary."""
         experiment = self.experiment
-        previous_s = sum(t.duration_s for t in self.trials)
         started = time.monotonic()
+        self.trials.extend(self.ledger.others())  # a resumed run's trials, or those other workers finished
+        previous_s = sum(t.duration_s for t in self.trials) if self.resumed else 0.0
         self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(self.trials))
         self.hook.hyperbox_run_start(run=self)
         self.mutator.restore([(t.arch, t.metrics, t.state) for t in self.trials])
@@ -225,10 +286,12 @@ class Run:
             if fit is not None:
                 seed_everything(experiment.seed)
                 fit(self.model, self.mutator, self.data, Context(self, None))
-            while self._budget_left(started, previous_s):
-                self._run_trial(len(self.trials))
+            while (claim := self.ledger.claim()) is not None:
+                self._learn(self.ledger.others())
+                self._run_trial(claim)
                 if progress is not None:
                     progress.update(self.trials, self.best_trial())
+            self._learn(self.ledger.others())
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -236,18 +299,45 @@ class Run:
             status = "failed"
             raise
         finally:
+            self.ledger.close()
             if progress is not None:
                 progress.close()
-            summary = self._summary(status, previous_s + time.monotonic() - started)
-            write_json(self.directory / SUMMARY_FILE, summary)
-            self.log.info("run_end", status=status, best=summary["best"])
-            self.hook.hyperbox_run_end(run=self, summary=summary)
-            self.log.close()
+            summary = self._end(status, previous_s + time.monotonic() - started)
         return summary
 
-    def _run_trial(self, number: int) -> Trial:
-        arch = self.mutator.reset()
+    def gather(self, status: str, duration_s: float) -> dict[str, Any]:
+        """Collect the trials every worker recorded in the ledger and write the summary (for the
+        process that started the workers instead of running trials itself)."""
+        try:
+            self._learn(self.ledger.others())
+        finally:
+            self.ledger.close()
+        self.trials.sort(key=lambda t: t.number)
+        return self._end(status, duration_s)
+
+    def _end(self, status: str, duration_s: float) -> dict[str, Any]:
+        summary = self._summary(status, duration_s)
+        if self.owns_directory:
+            write_json(self.directory / SUMMARY_FILE, summary)
+        self.log.info("run_end", status=status, best=summary["best"])
+        self.hook.hyperbox_run_end(run=self, summary=summary)
+        self.log.close()
+        return summary
+
+    def _learn(self, trials: list[Trial]) -> None:
+        """Add trials finished elsewhere and give their results to the mutator."""
+        for trial in trials:
+            self.trials.append(trial)
+            if trial.state == "complete":
+                self.mutator.observe(trial.arch, trial.metrics)
+            else:
+                self.mutator.discard(trial.arch, trial.state)
+
+    def _run_trial(self, claim: Claim) -> Trial:
+        number = claim.number
+        arch = self.mutator.reset() if claim.arch is None else self.mutator.apply(claim.arch)
         trial = Trial(number=number, arch=self.mutator.space.to_json(arch), seed=trial_seed(self.experiment.seed, number))
+        self.ledger.start(trial)
         self.log.info("trial_start", number=number, arch=trial.arch)
         self.hook.hyperbox_trial_start(run=self, trial=trial)
         context = Context(self, trial)
@@ -280,6 +370,7 @@ class Run:
 
     def _finish_trial(self, trial: Trial, model: Any) -> None:
         best = self.best_trial()
+        self.ledger.finish(trial)
         append_jsonl(self.directory / TRIALS_FILE, trial.to_json())
         self.trials.append(trial)
         if trial.state != "complete":
@@ -287,11 +378,30 @@ class Run:
         else:
             self.mutator.observe(trial.arch, trial.metrics)
             if best is None or self._values(trial.metrics)[0] > self._values(best.metrics)[0]:
-                write_json(self.directory / BEST_ARCH_FILE, trial.arch)
-                if hasattr(model, "state_dict"):
-                    save_state_dict(self.directory / BEST_WEIGHTS_FILE, model.state_dict())
+                self._save_best(trial, model)
         self.log.info("trial_end", number=trial.number, state=trial.state, **trial.metrics)
         self.hook.hyperbox_trial_end(run=self, trial=trial)
+
+    def _save_best(self, trial: Trial, model: Any) -> None:
+        """Write the best trial's architecture and weights; workers sharing the directory take
+        turns and write only when no trial they recorded there is better."""
+        if not self.owns_directory:
+            with locked(self.directory / BEST_LOCK_FILE):
+                score = self._values(trial.metrics)[0]
+                recorded = read_jsonl(self.directory / TRIALS_FILE)
+                if any(
+                    r["state"] == "complete" and r["number"] != trial.number and self._values(r["metrics"])[0] >= score
+                    for r in recorded
+                ):
+                    return
+                self._write_best(trial, model)
+        else:
+            self._write_best(trial, model)
+
+    def _write_best(self, trial: Trial, model: Any) -> None:
+        write_json(self.directory / BEST_ARCH_FILE, trial.arch)
+        if hasattr(model, "state_dict"):
+            save_state_dict(self.directory / BEST_WEIGHTS_FILE, model.state_dict())
 
     def _summary(self, status: str, duration_s: float) -> dict[str, Any]:
         best = self.best_trial()
