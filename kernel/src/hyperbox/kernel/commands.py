@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from importlib import resources
@@ -15,14 +16,27 @@ from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.plugins import get_manager
 from hyperbox.kernel.registry import KINDS
 
+#: The shared storage of ``hbk run --workers N`` when the experiment names none.
+WORKERS_STORAGE = "sqlite:///{run_dir}/study.db"
+
 
 def run_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hbk run", description="Run an experiment; without one, the quick demo.")
     parser.add_argument("experiment", nargs="?", help="experiment YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted overrides")
     parser.add_argument("--resume", metavar="RUNDIR", help="continue a killed run")
+    parser.add_argument(
+        "--storage", metavar="URL", help="record the trials in a new study there, which `hbk worker` can join"
+    )
+    parser.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: NAME-TIMESTAMP)")
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help=f"run the trials in N local worker processes (default storage: {WORKERS_STORAGE})",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log or progress bar")
     args = parser.parse_args(argv)
+    import attrs
+
     from hyperbox.kernel.config import load_experiment
     from hyperbox.kernel.runner import Run
 
@@ -30,8 +44,10 @@ def run_command(argv: list[str]) -> int:
         args.overrides.insert(0, args.experiment)
         args.experiment = None
     console = not args.quiet
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: expected at least 1")
     if args.resume:
-        if args.experiment or args.overrides:
+        if args.experiment or args.overrides or args.storage or args.workers or args.study:
             raise ConfigError("--resume takes the run directory alone (its config.yaml is reused)")
         run = Run.resume(args.resume, console=console, progress=None if console else False)
     else:
@@ -40,14 +56,65 @@ def run_command(argv: list[str]) -> int:
         else:
             with resources.as_file(resources.files("hyperbox.kernel") / "demo.yaml") as demo:
                 experiment = load_experiment(demo, args.overrides)
-        run = Run(experiment, console=console, progress=None if console else False)
+        if args.storage:
+            experiment = attrs.evolve(experiment, storage=args.storage)
+        elif args.workers and experiment.storage is None:
+            experiment = attrs.evolve(experiment, storage=WORKERS_STORAGE)
+        progress = None if console and not args.workers else False
+        run = Run(experiment, console=console, progress=progress, study=args.study)
     try:
-        summary = run.execute()
+        if args.workers:
+            from hyperbox.kernel.workers import run_workers
+
+            summary = run_workers(run, args.workers, quiet=args.quiet)
+        else:
+            summary = run.execute()
     except HyperboxError:
         if not run.resumed and not any(t.state == "complete" for t in run.trials):
             shutil.rmtree(run.directory, ignore_errors=True)  # nothing worth keeping: no half-written run
         raise
     _print_summary(summary)
+    return 0
+
+
+def worker_command(argv: list[str]) -> int:
+    from hyperbox.kernel.workers import STORAGE_ENV
+
+    parser = argparse.ArgumentParser(
+        prog="hbk worker",
+        description="Join a study created by `hbk run --storage URL` and run its trials until the budget is spent.",
+    )
+    parser.add_argument("--storage", metavar="URL", default=os.environ.get(STORAGE_ENV), help=f"default: ${STORAGE_ENV}")
+    parser.add_argument("--study", metavar="NAME", help="the study to join (default: the storage's only study)")
+    parser.add_argument(
+        "--run-dir", metavar="DIR", help="the run directory to share (default: a run directory of its own)"
+    )
+    parser.add_argument(
+        "--index", type=int, metavar="K",
+        help="this worker's index: its mutator is seeded with seed + K (default: a random index)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
+    args = parser.parse_args(argv)
+    import random
+
+    from hyperbox.kernel.config import parse_experiment
+    from hyperbox.kernel.runner import CONFIG_FILE, Run, storage_factory
+
+    if not args.storage:
+        raise ConfigError(f"hbk worker: give the study's storage with --storage URL (or ${STORAGE_ENV})")
+    if args.run_dir is not None and not (Path(args.run_dir) / CONFIG_FILE).is_file():
+        raise ConfigError(f"{args.run_dir}: not a run directory (no {CONFIG_FILE})")
+    manager = get_manager()
+    ledger = storage_factory(manager.registry, args.storage, "hbk worker")(args.storage, study=args.study)
+    experiment = parse_experiment(ledger.experiment, f"study {args.study or '(the only one)'}")
+    index = args.index if args.index is not None else random.SystemRandom().randrange(1, 2**31)
+    run = Run(
+        experiment, manager=manager, ledger=ledger, directory=args.run_dir, worker=index,
+        console=not args.quiet, progress=False,
+    )
+    summary = run.execute()
+    if run.owns_directory:
+        _print_summary(summary)
     return 0
 
 
@@ -66,6 +133,13 @@ def _print_summary(summary: dict[str, Any]) -> None:
         table.add_row(key, f"{value:.6g}")
     console.print(table)
     console.print("architecture " + json.dumps(best["arch"]))
+    front = summary.get("pareto_front")
+    if front:
+        names = summary["objectives"]
+        console.print(f"Pareto front ({len(front)} trials):")
+        for member in front:
+            values = ", ".join(f"{name}={member['metrics'][name]:.6g}" for name in names)
+            console.print(f"  #{member['number']}: {values}")
 
 
 def plugins_command(argv: list[str]) -> int:
