@@ -5,7 +5,14 @@ Names are imported on first use, so that loading the plugin's registration impor
 
 import importlib
 
-_MODULES = {"BaseNASNetwork": "base"}
+_MODULES = {
+    "BaseNASNetwork": "base",
+    "OFAMobileNetV3": "ofa",
+    "DartsNetwork": "darts",
+    "DartsEvalNetwork": "darts",
+    "NB201Network": "nb201",
+    "VisionTransformerSpace": "vit",
+}
 
 __all__ = list(_MODULES)
 

@@ -122,7 +122,10 @@ class DartsMutator(Mutator):
         return {key: self._draw(self.space[key], probs) for key, probs in self.probabilities().items()}
 
     def sample_final(self) -> dict[str, Any]:
-        """The argmax architecture: the heaviest candidate, the top-k inputs, or the inputs above uniform weight."""
+        """The derived architecture once :meth:`fix` ended the search; before that the argmax:
+        the heaviest candidate, the top-k inputs, or the inputs above uniform weight."""
+        if self._derived is not None:
+            return dict(self._derived)
         return {key: _strongest(self.space[key], probs) for key, probs in self.probabilities().items()}
 
     def _draw(self, domain: Categorical | Subset, probs: Sequence[float]) -> Any:

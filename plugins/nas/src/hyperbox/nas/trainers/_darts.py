@@ -86,7 +86,10 @@ class DartsTrainer:
             self._search(model, mutator, alphas, data, context, device)
             save_state_dict(checkpoint, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
         if hasattr(mutator, "fix"):
-            mutator.fix()  # leave mixed mode on the derived (argmax) architecture
+            # Leave mixed mode on the derived architecture: a network that knows its paper's
+            # derivation rule (e.g. DARTS's top-2 edges by their strongest non-none op) applies it.
+            derive = getattr(model, "derive_arch", None)
+            mutator.fix(derive(mutator.probabilities()) if derive is not None else None)
         context.log.info("darts_derived", arch=mutator.export())
 
     def _search(
