@@ -74,26 +74,24 @@ def estimate_costs(
 ) -> dict:
     """Cost of ``arch`` cut out of ``model``: any of ``params``, ``flops``, ``latency_ms``.
 
-    Uses ``hyperbox.nas.subnet.build_subnet`` and ``hyperbox.nas.estimators`` (imported here, so
-    that the mutator itself stays torch-free). FLOPs and latency need ``input_shape``.
+    Uses ``hyperbox.nas.subnet.build_subnet`` and the ``params``/``flops``/``latency`` estimators
+    (imported here, so that the mutator itself stays torch-free). FLOPs and latency need
+    ``input_shape``, the shape of one input (C, H, W).
     """
-    from hyperbox.nas import estimators
+    from hyperbox.nas.estimators import FlopsEstimator, LatencyEstimator, ParamsEstimator
     from hyperbox.nas.subnet import build_subnet
 
+    estimators = {"params": ParamsEstimator, "flops": FlopsEstimator, "latency_ms": LatencyEstimator}
+    unknown = [name for name in names if name not in estimators]
+    if unknown:
+        raise ValueError(f"constraint {unknown[0]!r}: estimate_costs knows params, flops and latency_ms; pass constraint_fn")
+    if input_shape is None and any(name != "params" for name in names):
+        raise ValueError("FLOPs and latency constraints need input_shape (C, H, W of one input)")
     subnet = build_subnet(model, arch)
     costs: dict[str, float] = {}
     for name in names:
-        if name == "params":
-            costs[name] = float(sum(p.numel() for p in subnet.parameters()))
-        elif name in ("flops", "latency_ms"):
-            if input_shape is None:
-                raise ValueError(f"constraint {name!r} needs input_shape (the shape of one input batch)")
-            measure = estimators.count_flops if name == "flops" else estimators.measure_latency
-            costs[name] = float(measure(subnet, input_shape))
-        else:
-            raise ValueError(
-                f"constraint {name!r}: estimate_costs knows params, flops and latency_ms; pass constraint_fn"
-            )
+        estimator = estimators[name]() if name == "params" else estimators[name](input_shape=input_shape)
+        costs[name] = float(estimator(subnet)[name])
     return costs
 
 
@@ -114,7 +112,8 @@ class EvolutionMutator(Mutator):
             a candidate over any of them is never returned.
         constraint_fn: ``constraint_fn(model, arch_json) -> {name: value}``; the default is
             :func:`estimate_costs` with ``input_shape``.
-        input_shape: the input batch shape for the default FLOPs and latency estimates.
+        input_shape: the shape of one input (C, H, W) for the default FLOPs and latency estimates;
+            filled from the dataset by the experiment runner.
         selection: ``"aging"`` or ``"nsga2"``; several objectives always use NSGA-II.
         max_attempts: candidates tried per ask before giving up on the constraints.
     """
