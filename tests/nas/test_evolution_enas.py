@@ -220,3 +220,19 @@ def test_ranges_are_searched_on_a_grid():
     mutator = ENASMutator(space, seed=0, range_bins=4)
     assert mutator.reset()["lr"] in log_grid
     mutator.observe({"lr": 2e-3}, {"accuracy": 1.0})  # off the grid: scored as its nearest value
+
+
+def test_default_cost_estimates_keep_real_subnets_under_the_limits():
+    from hyperbox.nas.demo_space import DigitsCNNSpace
+    from hyperbox.nas.estimators import FlopsEstimator, ParamsEstimator
+    from hyperbox.nas.subnet import build_subnet
+
+    space = DigitsCNNSpace()
+    limits = {"params": 40_000, "flops": 1_500_000}
+    mutator = EvolutionMutator(space, seed=0, population_size=4, constraints=limits, input_shape=(1, 8, 8))
+    for _ in range(6):
+        arch = mutator.reset()
+        subnet = build_subnet(space, arch)
+        assert ParamsEstimator()(subnet)["params"] <= limits["params"]
+        assert FlopsEstimator(input_shape=(1, 8, 8))(subnet)["flops"] <= limits["flops"]
+        mutator.observe(mutator.space.to_json(arch), {"accuracy": 0.5})
