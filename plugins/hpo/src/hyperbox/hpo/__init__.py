@@ -4,18 +4,13 @@ Names are imported on first use so that importing the package (as the plugin ent
 imports neither Optuna nor torch.
 """
 
-from importlib import import_module
+from hyperbox.kernel.lazy import lazy_exports
 
-_EXPORTS = {
-    "OptunaMutator": "hyperbox.hpo.mutator",
-    "AutoHyper": "hyperbox.hpo.autohyper",
-    "tune_lr": "hyperbox.hpo.autohyper",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'hyperbox.hpo' has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "OptunaMutator": "mutator",
+        "AutoHyper": "autohyper",
+        "tune_lr": "autohyper",
+    },
+)

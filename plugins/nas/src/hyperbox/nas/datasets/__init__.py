@@ -4,22 +4,17 @@ Imported lazily so that ``from hyperbox.nas.datasets import digits`` loads only 
 Nothing here downloads: readers take a ``root`` the user already filled.
 """
 
-import importlib
+from hyperbox.kernel.lazy import lazy_exports
 
-_MODULES = {
-    "DataSplits": "_splits",
-    "digits": "_digits",
-    "mnist": "_idx",
-    "fashion_mnist": "_idx",
-    "cifar10": "_cifar",
-    "image_folder": "_image_folder",
-    "synthetic": "_synthetic",
-}
-
-__all__ = list(_MODULES)
-
-
-def __getattr__(name: str):
-    if name in _MODULES:
-        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "DataSplits": "_splits",
+        "digits": "_digits",
+        "mnist": "_idx",
+        "fashion_mnist": "_idx",
+        "cifar10": "_cifar",
+        "image_folder": "_image_folder",
+        "synthetic": "_synthetic",
+    },
+)

@@ -4,18 +4,13 @@ One private module per trainer, imported lazily so that ``from hyperbox.nas.trai
 StandaloneTrainer`` loads only what it needs.
 """
 
-import importlib
+from hyperbox.kernel.lazy import lazy_exports
 
-_MODULES = {
-    "StandaloneTrainer": "_standalone",
-    "OneShotTrainer": "_oneshot",
-    "DartsTrainer": "_darts",
-}
-
-__all__ = list(_MODULES)
-
-
-def __getattr__(name: str):
-    if name in _MODULES:
-        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "StandaloneTrainer": "_standalone",
+        "OneShotTrainer": "_oneshot",
+        "DartsTrainer": "_darts",
+    },
+)

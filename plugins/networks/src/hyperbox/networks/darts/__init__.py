@@ -3,21 +3,16 @@
 Names are imported on first use, so that importing the package costs nothing until then.
 """
 
-import importlib
+from hyperbox.kernel.lazy import lazy_exports
 
-_MODULES = {
-    "DartsNetwork": "search",
-    "DartsEvalNetwork": "evaluation",
-    "Genotype": "genotypes",
-    "DARTS_V1": "genotypes",
-    "DARTS_V2": "genotypes",
-    "PRIMITIVES": "operations",
-}
-
-__all__ = list(_MODULES)
-
-
-def __getattr__(name: str):
-    if name in _MODULES:
-        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "DartsNetwork": "search",
+        "DartsEvalNetwork": "evaluation",
+        "Genotype": "genotypes",
+        "DARTS_V1": "genotypes",
+        "DARTS_V2": "genotypes",
+        "PRIMITIVES": "operations",
+    },
+)

@@ -3,19 +3,14 @@
 Names are imported on first use, so that importing the package costs nothing until then.
 """
 
-import importlib
+from hyperbox.kernel.lazy import lazy_exports
 
-_MODULES = {
-    "NB201Network": "network",
-    "OPERATIONS": "operations",
-    "arch_from_string": "archstring",
-    "arch_to_string": "archstring",
-}
-
-__all__ = list(_MODULES)
-
-
-def __getattr__(name: str):
-    if name in _MODULES:
-        return getattr(importlib.import_module(f"{__name__}.{_MODULES[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "NB201Network": "network",
+        "OPERATIONS": "operations",
+        "arch_from_string": "archstring",
+        "arch_to_string": "archstring",
+    },
+)
