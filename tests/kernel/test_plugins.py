@@ -1,7 +1,5 @@
 import inspect
-import json
 import sys
-import warnings
 from pathlib import Path
 
 import pytest

@@ -12,5 +12,6 @@ __getattr__, __all__ = lazy_exports(
         "StandaloneTrainer": "_standalone",
         "OneShotTrainer": "_oneshot",
         "DartsTrainer": "_darts",
+        "SupernetTrainer": "_oneshot",
     },
 )

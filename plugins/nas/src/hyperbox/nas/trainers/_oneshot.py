@@ -25,18 +25,55 @@ SAMPLINGS = ("uniform", "sandwich")
 CHECKPOINT = "supernet.pt"
 
 
-class OneShotTrainer:
+class SupernetTrainer:
+    """Base of trainers that train a weight-sharing supernet once, in ``fit``, then hand each trial
+    its subnet with the shared weights.
+
+    ``fit`` restores the decisions in place before training, saves the weights to ``supernet.pt``
+    in the run directory and, in a resumed run, loads them instead of training again; subclasses
+    implement ``_train(model, space, data, context, device)`` and set ``self.device``.
+    ``trial`` returns the plain subnet of ``arch`` with the supernet's weights (a copy): estimate
+    it with BatchNorm recalibrated (the accuracy estimator's default for supernet subnets).
+    """
+
+    device: str | None = None
+    checkpoint_name: str = CHECKPOINT
+
+    def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
+        device = resolve_device(self.device, context)
+        model.to(device)
+        checkpoint = context.state_path(self.checkpoint_name)
+        if context.resumed and checkpoint.is_file():
+            model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
+            context.log.info("supernet_loaded", path=str(checkpoint))
+            return
+        space = SearchSpace.of(model)
+        # The decisions in place before training come back afterwards, as JSON (unambiguous to re-apply).
+        before = [(m, None if m.decision is None else m.domain.to_json(m.decision)) for m in space.mutables()]
+        try:
+            self._train(model, space, data, context, device)
+        finally:
+            for mutable, decision in before:
+                mutable.decision = decision
+        save_state_dict(checkpoint, model.state_dict())
+
+    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
+        raise NotImplementedError
+
+    def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
+        from hyperbox.nas.subnet import build_subnet
+
+        return build_subnet(model, arch).to(resolve_device(self.device, context))
+
+
+class OneShotTrainer(SupernetTrainer):
     """Train the supernet once with weight sharing, then hand each trial its subnet with the shared weights.
 
     ``fit`` samples architectures per step with its own generator (seeded by the run) through the
     kernel search space, so the search mutator's state stays untouched: ``"uniform"`` trains one
     uniformly drawn single path per step; ``"sandwich"`` (BigNAS / Once-for-All) the largest, the
     smallest and ``sandwich_n`` random architectures, their gradients summed before one optimizer
-    step. The trained weights go to ``supernet.pt`` in the run directory; a resumed run loads them
-    instead of training again. Reports ``train_loss`` per epoch.
-
-    ``trial`` returns the plain subnet of ``arch`` with the supernet's weights (a copy): estimate it
-    with ``AccuracyEstimator(recalibrate_bn=True)`` so its BatchNorm statistics fit it.
+    step. Reports ``train_loss`` per epoch; checkpoints and trials as :class:`SupernetTrainer`.
     """
 
     def __init__(
@@ -73,24 +110,6 @@ class OneShotTrainer:
         self.sampling, self.sandwich_n = sampling, sandwich_n
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
 
-    def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
-        device = resolve_device(self.device, context)
-        model.to(device)
-        checkpoint = context.state_path(CHECKPOINT)
-        if context.resumed and checkpoint.is_file():
-            model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
-            context.log.info("supernet_loaded", path=str(checkpoint))
-            return
-        space = SearchSpace.of(model)
-        # The decisions in place before training come back afterwards, as JSON (unambiguous to re-apply).
-        before = [(m, None if m.decision is None else m.domain.to_json(m.decision)) for m in space.mutables()]
-        try:
-            self._train(model, space, data, context, device)
-        finally:
-            for mutable, decision in before:
-                mutable.decision = decision
-        save_state_dict(checkpoint, model.state_dict())
-
     def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
         rng = random.Random(context.seed)
         optimizer = make_optimizer(self.optimizer, model.parameters(), self.lr, self.momentum, self.weight_decay)
@@ -118,8 +137,3 @@ class OneShotTrainer:
             if scheduler is not None:
                 scheduler.step()
             context.report(epoch, {"train_loss": loss_sum / max(steps, 1)})
-
-    def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
-        from hyperbox.nas.subnet import build_subnet
-
-        return build_subnet(model, arch).to(resolve_device(self.device, context))

@@ -11,9 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hyperbox.kernel import SearchSpace
-from hyperbox.kernel.files import save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
-from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.trainers._optim import (
     check_non_negative,
     check_optimization,
@@ -21,11 +19,12 @@ from hyperbox.nas.trainers._optim import (
     make_optimizer,
     make_scheduler,
 )
+from hyperbox.nas.trainers._oneshot import SupernetTrainer
 from hyperbox.nas.trainers._sampling import extreme_decision
 
 __all__ = ["OFATrainer", "Phase", "soft_cross_entropy"]
 
-CHECKPOINT = "ofa_supernet.pt"
+
 #: Subnets per step in OFA's train_ofa_net.py (its ``dynamic_batch_size``) for each phase kind.
 OFA_SUBNETS_PER_STEP = {"largest": 1, "kernel": 1, "depth": 2, "expand": 4}
 
@@ -53,7 +52,7 @@ def soft_cross_entropy(logits: torch.Tensor, teacher_logits: torch.Tensor, tempe
     return -(target * log_probabilities).sum(dim=1).mean() * temperature**2
 
 
-class OFATrainer:
+class OFATrainer(SupernetTrainer):
     """Progressive shrinking (Cai et al., Once-for-All, ICLR 2020) of an ``OFAMobileNetV3`` supernet.
 
     ``fit`` runs the phases of OFA's ``train_ofa_net.py``, each with a fresh optimizer and schedule:
@@ -71,11 +70,11 @@ class OFATrainer:
     architectures drawn uniformly from the phase's values (default OFA's 1, 1, 2, 4 per phase
     kind), gradients summed before one optimizer step. A dimension with a single value has no
     phase; a phase of 0 epochs is skipped. Epochs are numbered across phases in the reports
-    (``train_loss``). The trained supernet goes to ``ofa_supernet.pt``; a resumed run loads it.
-
-    ``trial`` returns the plain subnet of ``arch`` with the supernet's weights (a copy): estimate
-    it with ``AccuracyEstimator(recalibrate_bn=True)``, as OFA recalibrates BatchNorm per subnet.
+    (``train_loss``). Checkpoint (``ofa_supernet.pt``) and trials as :class:`SupernetTrainer`;
+    OFA recalibrates BatchNorm per subnet, as the accuracy estimator does.
     """
+
+    checkpoint_name = "ofa_supernet.pt"
 
     def __init__(
         self,
@@ -136,22 +135,7 @@ class OFATrainer:
     def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
         if not hasattr(model, "elastic_keys"):
             raise ValueError(f"OFATrainer trains an OFAMobileNetV3 supernet, got {type(model).__name__}")
-        device = resolve_device(self.device, context)
-        model.to(device)
-        checkpoint = context.state_path(CHECKPOINT)
-        if context.resumed and checkpoint.is_file():
-            model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
-            context.log.info("supernet_loaded", path=str(checkpoint))
-            return
-        space = SearchSpace.of(model)
-        # The decisions in place before training come back afterwards, as JSON (unambiguous to re-apply).
-        before = [(m, None if m.decision is None else m.domain.to_json(m.decision)) for m in space.mutables()]
-        try:
-            self._train(model, space, data, context, device)
-        finally:
-            for mutable, decision in before:
-                mutable.decision = decision
-        save_state_dict(checkpoint, model.state_dict())
+        super().fit(model, mutator, data, context)
 
     def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
         from hyperbox.nas.subnet import build_subnet
@@ -219,8 +203,3 @@ class OFATrainer:
             optimizer.step()
             steps += 1
         return loss_sum / max(steps, 1)
-
-    def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
-        from hyperbox.nas.subnet import build_subnet
-
-        return build_subnet(model, arch).to(resolve_device(self.device, context))
