@@ -3,8 +3,10 @@
 import json
 import os
 import time
+from typing import ClassVar
 
 from hyperbox.kernel import Categorical, FloatRange, IntRange, Mutator, hookimpl
+from hyperbox.kernel.ledger import Claim
 from hyperbox.kernel.testing import ToyMutable, ToySpace
 
 
@@ -34,16 +36,20 @@ def toy_space(width: int = 3, num_classes: int = 0):
 
 
 class ToyTrainer:
-    """Trains nothing; sleeps on one trial so that a test can kill the run there."""
+    """Trains nothing; sleeps on one trial so that a test can kill the run there (the marker
+    file names the sleeping process), and ``pause`` seconds on every trial."""
 
-    def __init__(self, epochs: int = 1, sleep_at: int = -1, sleep: float = 0.0) -> None:
-        self.epochs, self.sleep_at, self.sleep = epochs, sleep_at, sleep
+    def __init__(self, epochs: int = 1, sleep_at: int = -1, sleep: float = 0.0, pause: float = 0.0) -> None:
+        self.epochs, self.sleep_at, self.sleep, self.pause = epochs, sleep_at, sleep, pause
 
     def trial(self, model, arch, data, context):
+        time.sleep(self.pause)
         if context.trial.number == self.sleep_at and not os.environ.get("TOY_NO_SLEEP"):
             marker = os.environ.get("TOY_SLEEP_MARKER")
             if marker:
-                open(marker, "w").close()
+                with open(marker + ".tmp", "w") as file:
+                    file.write(str(os.getpid()))
+                os.replace(marker + ".tmp", marker)
             time.sleep(self.sleep)
         for epoch in range(self.epochs):
             context.report(epoch, {"val_score": arch["depth"] / (epoch + 1)})
@@ -58,6 +64,42 @@ def toy_score(model, data, context):
 def toy_estimator(scale: float = 1.0):
     """Scores op and depth."""
     return lambda model, data, context: {k: v * scale for k, v in toy_score(model, data, context).items()}
+
+
+class ToyLedger:
+    """A ledger shared by the runs of this process that name the same ``toy://NAME`` (toy)."""
+
+    books: ClassVar[dict] = {}
+
+    def __init__(self, url, experiment=None, study=None):
+        if experiment is not None:
+            ToyLedger.books[url] = {"experiment": experiment, "claimed": 0, "finished": []}
+        self.book = ToyLedger.books[url]
+        self.experiment = self.book["experiment"]
+        self.seen, self.mine = 0, set()
+
+    def attach(self, run):
+        self.run = run
+
+    def claim(self):
+        if self.book["claimed"] >= self.experiment["budget"]["trials"]:
+            return None
+        self.book["claimed"] += 1
+        return Claim(self.book["claimed"] - 1)
+
+    def start(self, trial):
+        pass
+
+    def finish(self, trial):
+        self.book["finished"].append(trial)
+        self.mine.add(trial.number)
+
+    def others(self):
+        new, self.seen = self.book["finished"][self.seen :], len(self.book["finished"])
+        return [t for t in new if t.number not in self.mine]
+
+    def close(self):
+        pass
 
 
 def toy_command(argv):
@@ -88,6 +130,11 @@ def hyperbox_register_trainers(register):
 @hookimpl
 def hyperbox_register_datasets(register):
     register("toy_data", ToyData)
+
+
+@hookimpl
+def hyperbox_register_storages(register):
+    register("toy", ToyLedger, help="In-process shared ledger (toy).")
 
 
 @hookimpl

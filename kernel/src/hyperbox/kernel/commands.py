@@ -84,7 +84,9 @@ def worker_command(argv: list[str]) -> int:
         prog="hbk worker",
         description="Join a study created by `hbk run --storage URL` and run its trials until the budget is spent.",
     )
-    parser.add_argument("--storage", metavar="URL", default=os.environ.get(STORAGE_ENV), help=f"default: ${STORAGE_ENV}")
+    parser.add_argument(
+        "--storage", metavar="URL", default=os.environ.get(STORAGE_ENV), help=f"the study's storage (default: ${STORAGE_ENV})"
+    )
     parser.add_argument("--study", metavar="NAME", help="the study to join (default: the storage's only study)")
     parser.add_argument(
         "--run-dir", metavar="DIR", help="the run directory to share (default: a run directory of its own)"

@@ -85,12 +85,13 @@ class Experiment:
             "direction": list(self.directions),
             "budget": attrs.asdict(self.budget),
             **({"hparams": self.hparams} if self.hparams else {}),
+            **({"storage": storage} if storage is not None else {}),
         }
 
 
 TOP_LEVEL = (
     "name", "seed", "device", "output_dir", "dataset", "space", "mutator", "trainer",
-    "estimators", "objective", "direction", "budget", "hparams",
+    "estimators", "objective", "direction", "budget", "hparams", "storage",
 )
 #: The component whose arguments an experiment's ``hparams`` may search.
 SEARCHABLE_ARGUMENTS = "trainer"

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import attrs
 
 from hyperbox.kernel.config import Budget
-
 __all__ = ["Claim", "Ledger", "LocalLedger", "Trial"]
 
 

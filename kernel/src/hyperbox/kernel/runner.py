@@ -26,7 +26,6 @@ from hyperbox.kernel.events import EventLog
 from hyperbox.kernel.files import append_jsonl, locked, read_jsonl, save_state_dict, write_json, write_text
 from hyperbox.kernel.ledger import Claim, Ledger, LocalLedger, Trial
 from hyperbox.kernel.plugins import PluginManager, get_manager
-
 CONFIG_FILE, TRIALS_FILE, SUMMARY_FILE = "config.yaml", "trials.jsonl", "summary.json"
 BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights.pt", "events.jsonl"
 #: Taken by workers sharing a run directory while they compare and write the best trial's files.
@@ -93,6 +92,20 @@ def _call(factory: Any, args: Mapping[str, Any], extra: Mapping[str, Any]) -> An
     return factory(**args, **kwargs)
 
 
+def storage_factory(registry: Any, url: str, where: str) -> Any:
+    """The registered factory of ledgers for ``url``'s scheme (see ``hyperbox_register_storages``)."""
+    scheme, sep, _ = url.partition(":")
+    if not sep or not scheme:
+        raise ConfigError(f"{where}: storage {url!r}: expected a URL like sqlite:///study.db")
+    names = registry.names("storages")
+    if scheme not in names:
+        raise ConfigError(
+            f"{where}: storage: no plugin stores {scheme!r} URLs (registered: {', '.join(names) or 'none'}); "
+            "the hpo plugin (hyperbox-plugin-hpo) provides sqlite, postgresql and mysql"
+        )
+    return registry.get("storages", scheme).load()
+
+
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
     return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
 
@@ -148,7 +161,7 @@ class Run:
             )
         self.study_name = study or f"{experiment.name}-{stamp}"
         storage = None if ledger is not None else experiment.storage
-        factory = None if storage is None else self._storage_factory(storage)
+        factory = None if storage is None else storage_factory(self.registry, storage, experiment.source)
         if factory is not None and RUN_DIR not in storage:
             ledger = self._open_storage(factory, storage)  # a bad storage fails before any directory exists
         if resume is not None or directory is not None:
@@ -217,19 +230,6 @@ class Run:
             )
         if not self.mutator.supports_parallel:
             raise ConfigError(f"{source}: mutator {self.experiment.mutator.name!r} cannot share a search between workers")
-
-    def _storage_factory(self, url: str) -> Any:
-        scheme, sep, _ = url.partition(":")
-        if not sep or not scheme:
-            raise ConfigError(f"{self.experiment.source}: storage {url!r}: expected a URL like sqlite:///study.db")
-        names = self.registry.names("storages")
-        if scheme not in names:
-            raise ConfigError(
-                f"{self.experiment.source}: storage: no plugin stores {scheme!r} URLs "
-                f"(registered: {', '.join(names) or 'none'}); the hpo plugin (hyperbox-plugin-hpo) "
-                "provides sqlite, postgresql and mysql"
-            )
-        return self.registry.get("storages", scheme).load()
 
     def _open_storage(self, factory: Any, url: str) -> Ledger:
         """Create the shared record of this run's experiment (and its budget) at ``url``."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -23,6 +24,8 @@ __all__ = ["OptunaMutator"]
 
 #: Study name used in a persistent storage when none is given, so that workers meet in one study.
 DEFAULT_STUDY_NAME = "hyperbox"
+#: The study's file in the run directory when the mutator is given no storage.
+STUDY_FILE = "study.db"
 
 _END_STATES = {"pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
 _TRIAL_STATES = {"complete": TrialState.COMPLETE, **_END_STATES}
@@ -58,7 +61,9 @@ class OptunaMutator(Mutator):
         directions: ``maximize``/``minimize`` per objective; by default the directions the runner
             sets with :meth:`set_objectives`.
         storage: an Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``) or storage
-            object; None keeps the study in memory.
+            object; None keeps the study in ``study.db`` in the run directory (in memory outside a
+            run). In a run with a shared storage (``hbk run --storage``/``--workers``) the mutator
+            searches the run's study instead, and its storage and study arguments are not used.
         study_name: the study to create or join in ``storage`` (default ``"hyperbox"`` for a
             persistent storage).
         load_if_exists: join an existing study of that name (its directions must match).
@@ -98,14 +103,19 @@ class OptunaMutator(Mutator):
         self._pruner = make_pruner(pruner, pruner_args)
         self.pruning_metric = pruning_metric
         self._directions = None if directions is None else _checked_directions(directions)
-        self._storage = open_storage(
-            storage, heartbeat_interval=heartbeat_interval, grace_period=grace_period, max_retry=max_retry
-        )
+        self._retry_options = {
+            "heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "max_retry": max_retry
+        }
+        self._own_storage = storage is None
+        self._storage = open_storage(storage, **self._retry_options)
         self._heartbeat_interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
         self.study_name = DEFAULT_STUDY_NAME if study_name is None and storage is not None else study_name
         self.load_if_exists = load_if_exists
         self._study: optuna.Study | None = None
         self._running: list[tuple[dict[str, Any], optuna.Trial, Heartbeat | None]] = []
+        #: set by :meth:`join`: a run's ledger owns the trials (claims, heartbeats, results)
+        self._joined = False
+        self._claimed: optuna.trial.FrozenTrial | None = None
 
     # -- configuration ----------------------------------------------------------------------------
     def _complete_sampler_args(self, sampler: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -160,12 +170,40 @@ class OptunaMutator(Mutator):
             metric_names=self.objectives,
         )
 
+    def bind_run(self, directory: Any) -> None:
+        """Without a storage of its own (and outside a shared study) the study lives in the run
+        directory (``study.db``), so that a resumed run and ``optuna-dashboard`` find it."""
+        if not self._own_storage or self._joined:
+            return
+        self._storage = open_storage(f"sqlite:///{Path(directory).resolve() / STUDY_FILE}", **self._retry_options)
+        self._heartbeat_interval = self._storage.get_heartbeat_interval()
+        self.study_name = self.study_name or DEFAULT_STUDY_NAME
+        self._study = self._open_study()
+
+    def join(self, study: optuna.Study) -> None:
+        """Search in ``study``, a run's shared study whose ledger claims, beats and tells each trial:
+        :meth:`sample_search` then draws on the trial given to :meth:`use_trial`."""
+        if self._directions is not None and list(self._directions) != [d.name.lower() for d in study.directions]:
+            raise ConfigError(f"directions {list(self._directions)} differ from the study's {[d.name.lower() for d in study.directions]}")
+        study.sampler = self._make_sampler(self.seed)
+        study.pruner = self._pruner
+        self._study, self._joined = study, True
+
+    def use_trial(self, trial: optuna.trial.FrozenTrial) -> None:
+        """The next :meth:`sample_search` draws its parameters on ``trial`` (claimed by the run's
+        ledger) instead of asking the study for a new one; a retried trial keeps its parameters."""
+        self._claimed = trial
+
     def _reseed(self, trial_number: int) -> None:
         if self.seed is not None and self.sampler_name not in SEEDED_ONCE:
             self.study.sampler = self._make_sampler(sampler_seed(self.seed, trial_number))
 
     # -- the search -------------------------------------------------------------------------------
     def sample_search(self) -> dict[str, Any]:
+        if self._claimed is not None:
+            claimed, self._claimed = self._claimed, None
+            self._reseed(claimed.number)
+            return self._draw(optuna.Trial(self.study, claimed._trial_id), heartbeat=None)
         study = self.study
         if self._heartbeat_interval is not None:
             with warnings.catch_warnings():  # experimental in Optuna, and how killed workers are recovered
@@ -179,6 +217,9 @@ class OptunaMutator(Mutator):
         heartbeat = None if self._heartbeat_interval is None else Heartbeat(self._storage, trial, self._heartbeat_interval)
         if trial.number != expected:  # another worker took that number meanwhile
             self._reseed(trial.number)
+        return self._draw(trial, heartbeat)
+
+    def _draw(self, trial: optuna.Trial, heartbeat: Heartbeat | None) -> dict[str, Any]:
         params = {name: _suggest(trial, name, dist) for name, dist in self.encoding.distributions.items()}
         arch = self.encoding.decode(params)
         self._running.append((self.space.to_json(arch), trial, heartbeat))
@@ -217,6 +258,8 @@ class OptunaMutator(Mutator):
             raise ConfigError(f"objective {missing[0]!r} is missing from the metrics {sorted(metrics)}")
         values = [float(metrics[o]) for o in self.objectives]
         trial = self._take_running(arch, remove=True)
+        if self._joined:  # the ledger tells the shared study, which holds every worker's trials
+            return
         if trial is None:
             self.study.add_trial(self._frozen_trial(arch, values))
         else:
@@ -228,13 +271,13 @@ class OptunaMutator(Mutator):
         Pruned trials keep their reported values, which TPE uses; failed ones are ignored.
         """
         trial = self._take_running(arch, remove=True)
-        if trial is not None:
+        if trial is not None and not self._joined:
             self.study.tell(trial, state=_END_STATES[state])
 
     def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float], str]]) -> None:
         """Replay ``history`` into an empty study; a persistent study already holds its trials."""
         study = self.study
-        if study.get_trials(deepcopy=False):
+        if self._joined or study.get_trials(deepcopy=False):
             return
         for arch, metrics, state in history:
             values = [float(metrics[o]) for o in self.objectives] if state == "complete" else None

@@ -10,3 +10,10 @@ def hyperbox_register_mutators(register):
         "hyperbox.hpo.mutator:OptunaMutator",
         help="Optuna study (TPE, CMA-ES, GP, QMC, NSGA-II/III, grid, ...) with pruners and shared storage",
     )
+
+
+@hookimpl
+def hyperbox_register_storages(register):
+    help = "Optuna study in a database: trials shared by workers on any machine (budget, heartbeats, retries)"
+    for scheme in ("sqlite", "postgresql", "postgresql+psycopg", "mysql"):
+        register(scheme, "hyperbox.hpo._ledger:OptunaLedger", help=help)

@@ -1,0 +1,59 @@
+"""Local worker processes of one run (``hbk run --workers N``).
+
+The coordinating process has created the run directory and the shared study; it starts N
+``hbk worker`` processes on them, waits, and writes the summary of every worker's trials.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from hyperbox.kernel.errors import HyperboxError
+
+#: Where ``hbk worker`` finds the storage URL when ``--storage`` is not given (keeps passwords
+#: off the process list).
+STORAGE_ENV = "HBK_STORAGE"
+
+
+def worker_environment(count: int, disabled: set[str]) -> dict[str, str]:
+    """The workers' environment: the cores split between them, unless the user chose a thread
+    count (torch and BLAS read these at start-up), and the coordinator's blocked plugins."""
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // count))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS") or threads}
+    if disabled:
+        env["HBK_DISABLE_PLUGINS"] = ",".join(sorted(disabled))
+    return env
+
+
+def run_workers(run: Any, count: int, *, quiet: bool) -> dict[str, Any]:
+    """Run ``run``'s trials in ``count`` local worker processes; returns the run's summary."""
+    env = worker_environment(count, run.manager.disabled)
+    env[STORAGE_ENV] = run.experiment.storage
+    command = [
+        sys.executable, "-m", "hyperbox.kernel.cli", "worker",
+        "--study", run.study_name, "--run-dir", str(run.directory), *(["-q"] if quiet else []),
+    ]
+    run.log.info("workers_start", count=count, study=run.study_name, threads=env["OMP_NUM_THREADS"])
+    run.hook.hyperbox_run_start(run=run)
+    started = time.monotonic()
+    processes = [subprocess.Popen([*command, "--index", str(index)], env=env) for index in range(count)]
+    status = "complete"
+    try:
+        codes = [process.wait() for process in processes]
+    except KeyboardInterrupt:  # the workers got the terminal's SIGINT too
+        status = "interrupted"
+        for process in processes:
+            process.wait()
+        raise
+    finally:
+        failed = status == "complete" and [code for code in codes if code != 0]
+        summary = run.gather("failed" if failed else status, time.monotonic() - started)
+    if failed:
+        raise HyperboxError(
+            f"{len(failed)} of {count} workers failed (exit codes {failed}); see {run.directory / 'events.jsonl'}"
+        )
+    return summary

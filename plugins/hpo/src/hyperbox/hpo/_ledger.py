@@ -1,0 +1,224 @@
+"""A run's trials in an Optuna study, shared by workers in other processes or on other machines.
+
+The process that creates the study enqueues exactly ``budget.trials`` WAITING trials; workers
+only ever claim a WAITING trial (the storage switches it to RUNNING for one of them, as
+``Study.ask`` pops its queue), so together they run exactly the budget. A running trial records
+heartbeats; a trial whose worker died goes stale, is failed by the next worker that looks for
+work and, through Optuna's retry callback, queued again with the same architecture.
+
+Each trial keeps its architecture and, once finished, the kernel's record of it in its user
+attributes, so that every worker (and ``optuna-dashboard``) sees every worker's results.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from contextlib import nullcontext
+from typing import Any
+
+import optuna
+from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from hyperbox.kernel import ConfigError
+from hyperbox.kernel.files import locked
+from hyperbox.kernel.ledger import Claim, Trial
+from hyperbox.kernel.runner import trial_seed
+from hyperbox.hpo._heartbeat import Heartbeat
+from hyperbox.hpo._storage import _display_url, open_storage
+from hyperbox.hpo.mutator import OptunaMutator
+
+__all__ = ["OptunaLedger"]
+
+EXPERIMENT_ATTR = "hyperbox:experiment"  # study: the experiment (JSON) workers build their run from
+HEARTBEAT_ATTR = "hyperbox:heartbeat"  # study: heartbeat settings every worker applies
+DEADLINE_ATTR = "hyperbox:deadline"  # study: end of a ``budget.seconds`` (Unix time)
+ARCH_ATTR = "hyperbox:arch"  # trial: the architecture (JSON), copied to a retry
+RECORD_ATTR = "hyperbox:trial"  # trial: the kernel's record of the finished trial (JSON)
+
+_END_STATES = {"pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class OptunaLedger:
+    """The kernel's :class:`~hyperbox.kernel.ledger.Ledger` in an Optuna storage (any RDB URL).
+
+    Args:
+        url: the storage URL (``sqlite:///study.db``, ``postgresql+psycopg://user@host/db``, ...).
+        experiment: the experiment (JSON) to create a study for; None joins ``study``.
+        study: the study to create, or to join (None: the storage's only study).
+        heartbeat_interval, grace_period, max_retry: a running trial records a heartbeat every
+            ``heartbeat_interval`` seconds; one silent for ``grace_period`` seconds (default twice
+            the interval) is failed and queued again, at most ``max_retry`` times. Set by the
+            creator; joining workers use the study's settings.
+        poll_interval: seconds between looks for work while other workers' trials still run.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        experiment: dict[str, Any] | None = None,
+        study: str | None = None,
+        heartbeat_interval: int = 10,
+        grace_period: int | None = None,
+        max_retry: int | None = 3,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.url = url
+        self.poll_interval = poll_interval
+        if experiment is None:
+            found = self._join(open_storage(url), study)
+            settings = found.user_attrs[HEARTBEAT_ATTR]
+            self.study = optuna.load_study(study_name=found.study_name, storage=open_storage(url, **settings))
+        else:
+            settings = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "max_retry": max_retry}
+            self.study = self._create(open_storage(url, **settings), study, experiment, settings)
+        self.experiment: dict[str, Any] = json.loads(self.study.user_attrs[EXPERIMENT_ATTR])
+        self._storage = self.study._storage  # the storage API claims and heartbeats go through
+        self._study_id = self.study._study_id
+        self._heartbeat_interval = settings["heartbeat_interval"]
+        self._deadline = self.study.user_attrs.get(DEADLINE_ATTR)
+        self._unbounded = self.experiment["budget"]["trials"] is None
+        self._objectives = list(self.experiment["objective"])
+        self._running: FrozenTrial | None = None
+        self._heartbeat: Heartbeat | None = None
+        self._mine: set[int] = set()
+        self._seen: set[int] = set()
+        self._mutator: OptunaMutator | None = None
+        self._claim_lock = _sqlite_claim_lock(url)
+
+    # -- creating and joining ---------------------------------------------------------------------
+    def _create(
+        self, storage: optuna.storages.BaseStorage, name: str | None, experiment: dict[str, Any], settings: dict
+    ) -> optuna.Study:
+        """A new study holding ``experiment`` and its whole trial budget (checked before any write)."""
+        if name in optuna.study.get_all_study_names(storage):
+            raise ConfigError(
+                f"storage {_display_url(self.url)!r}: study {name!r} exists already; "
+                f"join it with hbk worker --study {name}, or choose another name"
+            )
+        study = optuna.create_study(storage=storage, study_name=name, directions=list(experiment["direction"]))
+        with warnings.catch_warnings():  # experimental in Optuna, and worth it for the dashboard's labels
+            warnings.simplefilter("ignore", ExperimentalWarning)
+            study.set_metric_names(list(experiment["objective"]))
+        study.set_user_attr(EXPERIMENT_ATTR, json.dumps(experiment))
+        study.set_user_attr(HEARTBEAT_ATTR, settings)
+        budget = experiment["budget"]
+        if budget["seconds"] is not None:
+            study.set_user_attr(DEADLINE_ATTR, time.time() + budget["seconds"])
+        for _ in range(budget["trials"] or 0):
+            study.enqueue_trial({})
+        return study
+
+    def _join(self, storage: optuna.storages.BaseStorage, name: str | None) -> optuna.Study:
+        names = optuna.study.get_all_study_names(storage)
+        if name is None and len(names) != 1 or name is not None and name not in names:
+            wanted = "one study" if name is None else f"study {name!r}"
+            raise ConfigError(
+                f"storage {_display_url(self.url)!r}: no {wanted} to join (studies: {', '.join(names) or 'none'})"
+            )
+        study = optuna.load_study(study_name=name or names[0], storage=storage)
+        if EXPERIMENT_ATTR not in study.user_attrs:
+            raise ConfigError(f"study {study.study_name!r} was not created by hbk run; nothing to join")
+        return study
+
+    def attach(self, run: Any) -> None:
+        """An Optuna mutator draws its parameters on the claimed trials, so that its sampler sees
+        every worker's trials in the study itself."""
+        self._seed = run.experiment.seed
+        if isinstance(run.mutator, OptunaMutator):
+            self._mutator = run.mutator
+            self._mutator.join(self.study)
+
+    # -- the trials ---------------------------------------------------------------------------------
+    def claim(self) -> Claim | None:
+        while True:
+            with warnings.catch_warnings():  # experimental in Optuna, and how lost trials come back
+                warnings.simplefilter("ignore", ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.study)
+            if self._deadline is not None and time.time() >= self._deadline:
+                return None
+            with locked(self._claim_lock) if self._claim_lock else nullcontext():
+                waiting = self._storage.get_all_trials(self._study_id, deepcopy=False, states=(TrialState.WAITING,))
+                taken = next((trial for trial in waiting if self._take(trial)), None)
+            if taken is not None:
+                return self._claimed(taken)
+            if self._unbounded:
+                return self._claimed(self._storage.get_trial(self._storage.create_new_trial(self._study_id)))
+            if not self._storage.get_all_trials(self._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+                return None
+            time.sleep(self.poll_interval)  # a running trial may yet fail and come back
+
+    def _take(self, trial: FrozenTrial) -> bool:
+        """Switch a WAITING trial to RUNNING; False when another worker took it first (the
+        storage locks the row; SQLite cannot, so its workers take turns, see ``_sqlite_claim_lock``)."""
+        try:
+            return self._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING)
+        except UpdateFinishedTrialError:
+            return False
+
+    def _claimed(self, trial: FrozenTrial) -> Claim:
+        self._running = trial
+        if self._heartbeat_interval is not None:
+            self._heartbeat = Heartbeat(self._storage, trial, self._heartbeat_interval)
+        if self._mutator is not None:  # a retried trial's parameters are fixed in it already
+            self._mutator.use_trial(trial)
+            return Claim(trial.number)
+        arch = trial.user_attrs.get(ARCH_ATTR)
+        return Claim(trial.number, None if arch is None else json.loads(arch))
+
+    def start(self, trial: Trial) -> None:
+        self._storage.set_trial_user_attr(self._running._trial_id, ARCH_ATTR, json.dumps(trial.arch))
+
+    def finish(self, trial: Trial) -> None:
+        running, self._running = self._running, None
+        self._stop_heartbeat()
+        self._mine.add(trial.number)
+        try:
+            self._storage.set_trial_user_attr(running._trial_id, RECORD_ATTR, json.dumps(trial.to_json()))
+        except UpdateFinishedTrialError:  # failed as stale meanwhile (the process stalled): a retry runs it
+            return
+        if trial.state == "complete":
+            values = [float(trial.metrics[o]) for o in self._objectives]
+            self.study.tell(running.number, values, skip_if_finished=True)
+        else:
+            self.study.tell(running.number, state=_END_STATES[trial.state], skip_if_finished=True)
+
+    def others(self) -> list[Trial]:
+        found = []
+        for frozen in self._storage.get_all_trials(self._study_id, deepcopy=False, states=_FINISHED):
+            if frozen.number in self._seen:
+                continue
+            self._seen.add(frozen.number)
+            if frozen.number in self._mine:
+                continue
+            if RECORD_ATTR in frozen.user_attrs:
+                found.append(Trial(**json.loads(frozen.user_attrs[RECORD_ATTR])))
+            elif ARCH_ATTR in frozen.user_attrs:  # its worker was lost mid-trial
+                arch = json.loads(frozen.user_attrs[ARCH_ATTR])
+                seed = trial_seed(self._seed, frozen.number)
+                found.append(Trial(frozen.number, arch, seed, state="failed", error="worker lost (no heartbeat)"))
+        return found
+
+    def close(self) -> None:
+        """Stop the heartbeat: a trial interrupted mid-run goes stale and is retried elsewhere."""
+        self._stop_heartbeat()
+
+    def _stop_heartbeat(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
+
+
+def _sqlite_claim_lock(url: str) -> str | None:
+    """The lock file next to a SQLite database: SQLite ignores Optuna's row lock (``SELECT ... FOR
+    UPDATE``), so two processes could both switch one WAITING trial to RUNNING."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return f"{parsed.database}.claim.lock"

@@ -1,0 +1,101 @@
+"""Ledgers: the local budget, and storages from plugins that several runs share (toy storage)."""
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hyperbox.kernel import ConfigError
+from hyperbox.kernel.config import Budget, load_experiment
+from hyperbox.kernel.files import read_jsonl
+from hyperbox.kernel.ledger import Claim, LocalLedger, Trial
+from hyperbox.kernel.plugins import PluginManager
+from hyperbox.kernel.runner import Run
+EXPERIMENT = {
+    "name": "toy",
+    "seed": 7,
+    "dataset": "toy_data",
+    "space": {"name": "toy_space", "width": 4},
+    "mutator": "toy_random",
+    "trainer": {"name": "toy_trainer", "epochs": 1},
+    "estimators": ["toy_score"],
+    "objective": "accuracy",
+    "budget": {"trials": 4},
+}
+
+
+def write_experiment(tmp_path, **changes):
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump({**EXPERIMENT, "output_dir": str(tmp_path / "runs"), **changes}))
+    return path
+
+
+def finished(number, state="complete"):
+    return Trial(number=number, arch={}, seed=0, state=state, duration_s=1.0)
+
+
+def test_local_ledger_counts_trials_from_its_history():
+    ledger = LocalLedger(Budget(trials=3), history=[finished(0), finished(1, "pruned")])
+    assert [t.number for t in ledger.others()] == [0, 1] and ledger.others() == []
+    assert ledger.claim() == Claim(2)
+    ledger.finish(finished(2))
+    assert ledger.claim() is None
+
+
+def test_local_ledger_counts_the_seconds_of_its_history_too():
+    assert LocalLedger(Budget(seconds=1.5), history=[finished(0), finished(1)]).claim() is None
+    ledger = LocalLedger(Budget(seconds=0.2))
+    assert ledger.claim() == Claim(0)
+    time.sleep(0.25)
+    assert ledger.claim() is None
+
+
+def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(toy_site, tmp_path, monkeypatch):
+    toy_site("toy")
+    first = Run(load_experiment(write_experiment(tmp_path, storage="toy://book")), console=False, progress=False)
+    observed = []
+    first.execute()
+    factory = PluginManager().registry.get("storages", "toy").load()
+    ledger = factory("toy://book", study=None)
+    assert ledger.experiment["storage"] == "toy://book"
+    joiner = Run(load_experiment(write_experiment(tmp_path)), console=False, progress=False, ledger=ledger, worker=1)
+    monkeypatch.setattr(joiner.mutator, "observe", lambda arch, metrics: observed.append(arch))
+    summary = joiner.execute()
+    assert summary["complete"] == 4 and len(observed) == 4  # no budget left: it learnt the first run's trials
+    assert read_jsonl(joiner.directory / "trials.jsonl") == []
+    assert [t["number"] for t in read_jsonl(first.directory / "trials.jsonl")] == [0, 1, 2, 3]
+    assert yaml.safe_load((first.directory / "config.yaml").read_text())["storage"] == "toy://book"
+
+
+def test_a_storage_url_can_name_the_run_directory(toy_site, tmp_path):
+    toy_site("toy")
+    run = Run(load_experiment(write_experiment(tmp_path, storage="toy://{run_dir}/book")), console=False)
+    assert run.experiment.storage == f"toy://{run.directory.resolve()}/book"
+    assert run.execute()["complete"] == 4
+
+
+def test_workers_propose_differently_by_their_index(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(tmp_path)
+
+    def archs(worker):
+        run = Run(load_experiment(path), console=False, progress=False, worker=worker)
+        return [t["arch"] for t in read_jsonl(Path(run.execute()["directory"]) / "trials.jsonl")]
+
+    assert archs(0) == archs(0) != archs(1)
+
+
+def test_a_storage_no_plugin_handles_is_a_one_line_error_before_any_directory(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(tmp_path, storage="nosuch://place")
+    with pytest.raises(ConfigError, match=r"no plugin stores 'nosuch' URLs \(registered: .*toy.*\); the hpo plugin"):
+        Run(load_experiment(path), console=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path):
+    toy_site("toy")
+    run = Run(load_experiment(write_experiment(tmp_path, storage="toy://resumed")), console=False)
+    with pytest.raises(ConfigError, match="hbk worker"):
+        Run.resume(run.directory, console=False)
