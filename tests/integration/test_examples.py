@@ -58,3 +58,29 @@ def test_quick_demo_prints_the_result(hbk, tmp_path):
     assert result.returncode == 0, result.stderr
     for shown in ("test_accuracy", "params", "flops", "architecture", str(tmp_path)):
         assert shown in result.stdout
+
+
+def test_joint_nas_and_hpo_searches_architecture_and_training_together(tmp_path):
+    overrides = ["budget.trials=3", "trainer.epochs=1"]
+    summary, directory = _run(EXAMPLES / "digits_joint_nas_hpo.yaml", overrides, tmp_path)
+    trials = read_jsonl(directory / "trials.jsonl")
+    assert {"trainer.lr", "trainer.optimizer", "stem_width"} <= set(trials[0]["arch"])
+    assert len({t["arch"]["trainer.lr"] for t in trials}) == 3  # each trial trains with its own lr
+    best = summary["best"]
+    assert best["hparams"]["trainer.optimizer"] in ("sgd", "adamw")
+    assert best["hparams"]["trainer.lr"] == best["arch"]["trainer.lr"]
+    assert json.loads((directory / "best_arch.json").read_text()) == best["arch"]
+    # the exported weights belong to the architecture alone: hyper-parameters are not modules
+    import torch
+
+    from hyperbox.nas.demo_space import DigitsCNNSpace
+    from hyperbox.nas.subnet import build_subnet
+
+    arch = {k: v for k, v in best["arch"].items() if not k.startswith("trainer.")}
+    build_subnet(DigitsCNNSpace(), arch).load_state_dict(torch.load(directory / "best_weights.pt", weights_only=True))
+
+
+def test_two_objective_search_writes_the_pareto_front(tmp_path):
+    summary, _ = _run(EXAMPLES / "digits_two_objectives.yaml", ["budget.trials=4", "trainer.epochs=1"], tmp_path)
+    front = summary["pareto_front"]
+    assert front and all({"accuracy", "params"} <= set(t["metrics"]) for t in front)

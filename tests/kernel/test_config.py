@@ -37,6 +37,9 @@ def _fails_cleanly(result, *fragments):
         (yaml.safe_dump({k: v for k, v in GOOD.items() if k != "trainer"}), ["missing key 'trainer'"]),
         (yaml.safe_dump({**GOOD, "objective": "loss"}), ["objective 'loss' is not measured", "accuracy"]),
         ("!!python/object/apply:os.system ['echo pwned']", ["malformed YAML"]),
+        (yaml.safe_dump({**GOOD, "hparams": {"space.width": [1, 2]}}), ["hparams.space.width", "expected 'trainer.<argument>'"]),
+        (yaml.safe_dump({**GOOD, "hparams": {"trainer.epoch": [1, 2]}}), ["hparams.trainer.epoch", "unknown argument"]),
+        (yaml.safe_dump({**GOOD, "hparams": {"trainer.epochs": {"type": "int", "low": 3}}}), ["hparams", "'trainer.epochs'", "missing 'high'"]),
     ],
 )
 def test_bad_experiment_files(toy_site, tmp_path, hbk, text, fragments):

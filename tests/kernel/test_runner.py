@@ -133,3 +133,17 @@ def test_fixed_mutator_evaluates_a_given_architecture(toy_site, tmp_path):
     summary = Run(load_experiment(path), console=False).execute()
     assert summary["best"]["arch"] == {"op": 3, "depth": 2, "lr": 0.01}
     assert summary["best"]["metrics"]["accuracy"] == pytest.approx(3.2)
+
+
+def test_trainer_hyperparameters_are_searched_with_the_architecture(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(tmp_path, hparams={"trainer.epochs": {"type": "int", "low": 1, "high": 3}})
+    summary = Run(load_experiment(path), console=False).execute()
+    directory = Path(summary["directory"])
+    trials = read_jsonl(directory / "trials.jsonl")
+    epochs = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
+    for trial in trials:
+        reported = [e for e in epochs if e["event"] == "epoch_end" and e["trial"] == trial["number"]]
+        assert len(reported) == trial["arch"]["trainer.epochs"]  # each trial trained as decided
+    assert len({t["arch"]["trainer.epochs"] for t in trials}) > 1
+    assert summary["best"]["hparams"] == {"trainer.epochs": summary["best"]["arch"]["trainer.epochs"]}

@@ -135,6 +135,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
         table.add_row(key, f"{value:.6g}")
     console.print(table)
     console.print("architecture " + json.dumps(best["arch"]))
+    if "hparams" in best:
+        console.print("hyper-parameters " + json.dumps(best["hparams"]))
     front = summary.get("pareto_front")
     if front:
         names = summary["objectives"]

@@ -39,13 +39,16 @@ class HyperParameter(Mutable):
     @property
     def value(self) -> Any:
         """The chosen value: a number, a choice, or a list of choices for a subset."""
-        if self.decision is None:
-            return None
+        return None if self.decision is None else self.value_of(self.decision)
+
+    def value_of(self, decision: Any) -> Any:
+        """The value a decision (canonical or JSON form) stands for."""
+        decision = self.domain.normalize(decision, self.key)
         if isinstance(self.domain, Subset):
-            return [self.choices[i] for i in self.decision]
+            return [self.choices[i] for i in decision]
         if isinstance(self.domain, Categorical):
-            return self.choices[self.decision]
-        return self.decision
+            return self.choices[decision]
+        return decision
 
 
 class HyperParameters:
@@ -67,6 +70,10 @@ class HyperParameters:
     def values(self) -> dict[str, Any]:
         """``name -> chosen value`` (labels for categoricals); None for a value not chosen yet."""
         return {name: param.value for name, param in self._params.items()}
+
+    def values_of(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """``name -> value`` that an architecture (JSON form) chooses for these hyper-parameters."""
+        return {name: param.value_of(arch[name]) for name, param in self._params.items() if name in arch}
 
     def __getitem__(self, name: str) -> HyperParameter:
         return self._params[name]

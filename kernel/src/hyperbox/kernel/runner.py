@@ -7,6 +7,7 @@ A run directory ``runs/<name>-<timestamp>/`` holds ``config.yaml`` (the resolved
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import random
@@ -24,8 +25,10 @@ from hyperbox.kernel.config import Experiment, check_components, parse_experimen
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.events import EventLog
 from hyperbox.kernel.files import append_jsonl, locked, read_jsonl, save_state_dict, write_json, write_text
+from hyperbox.kernel.hparams import HyperParameters
 from hyperbox.kernel.ledger import Claim, Ledger, LocalLedger, Trial
 from hyperbox.kernel.plugins import PluginManager, get_manager
+from hyperbox.kernel.space import attach_mutables
 CONFIG_FILE, TRIALS_FILE, SUMMARY_FILE = "config.yaml", "trials.jsonl", "summary.json"
 BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights.pt", "events.jsonl"
 #: Taken by workers sharing a run directory while they compare and write the best trial's files.
@@ -207,9 +210,13 @@ class Run:
         self.data = self._component("datasets", experiment.dataset, {"seed": experiment.seed}, "dataset")
         shape = {k: getattr(self.data, k) for k in ("num_classes", "in_channels", "input_shape") if hasattr(self.data, k)}
         self.model = self._component("spaces", experiment.space, shape, "space")
+        self.hyperparameters = HyperParameters(experiment.hparams) if experiment.hparams else None
+        if self.hyperparameters is not None:
+            attach_mutables(self.model, self.hyperparameters.mutables())
         factory = self.registry.get("mutators", experiment.mutator.name).load()
         try:
-            self.mutator = factory(self.model, seed=experiment.seed + self.worker, **experiment.mutator.args)
+            extra = {"seed": experiment.seed + self.worker, **shape}
+            self.mutator = _call(functools.partial(factory, self.model), experiment.mutator.args, extra)
         except HyperboxError:
             raise
         except (ValueError, TypeError) as error:
@@ -345,7 +352,7 @@ class Run:
         model = None
         seed_everything(trial.seed)
         try:
-            model = self.trainer.trial(self.model, arch, self.data, context)
+            model = self._trainer_for_trial().trial(self.model, arch, self.data, context)
             metrics: dict[str, float] = {}
             for estimator in self.estimators:
                 metrics.update({k: float(v) for k, v in estimator(model, self.data, context).items()})
@@ -367,6 +374,14 @@ class Run:
             if not isinstance(sys.exc_info()[1], KeyboardInterrupt):
                 self._finish_trial(trial, model)
         return trial
+
+    def _trainer_for_trial(self) -> Any:
+        """The trainer, built with the trial's searched hyper-parameters (``hparams``) if any."""
+        if self.hyperparameters is None:
+            return self.trainer
+        spec = self.experiment.trainer
+        searched = {key.partition(".")[2]: value for key, value in self.hyperparameters.values().items()}
+        return self._component("trainers", attrs.evolve(spec, args={**spec.args, **searched}), {}, "trainer")
 
     def _finish_trial(self, trial: Trial, model: Any) -> None:
         best = self.best_trial()
@@ -417,6 +432,8 @@ class Run:
             "duration_s": round(duration_s, 3),
             "best": None if best is None else {"number": best.number, "arch": best.arch, "metrics": best.metrics},
         }
+        if best is not None and self.hyperparameters is not None:
+            summary["best"]["hparams"] = self.hyperparameters.values_of(best.arch)
         if len(self.experiment.objectives) > 1:
             summary["pareto_front"] = [
                 {"number": t.number, "arch": t.arch, "metrics": t.metrics} for t in self.pareto_front()

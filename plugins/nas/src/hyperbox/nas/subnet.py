@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from hyperbox.kernel import SearchSpace, load_arch
-from hyperbox.kernel.space import is_mutable
+from hyperbox.kernel.space import ATTACHED, is_mutable
 from hyperbox.nas.spaces import InputSpace, OperationSpace, ValueSpace, combine
 
 __all__ = ["build_subnet", "SelectInputs", "FixedValue"]
@@ -75,6 +75,7 @@ def build_subnet(model: nn.Module, arch: Mapping[str, Any] | str | None = None) 
         if undecided:
             raise ValueError(f"build_subnet: key(s) {undecided} have no decision; pass an architecture")
     subnet = _export(subnet, {})
+    subnet.__dict__.pop(ATTACHED, None)  # attached hyper-parameters are decided: the subnet is plain
     leftover = sorted({m.key for m in subnet.modules() if is_mutable(m)})
     if leftover:
         raise ValueError(f"build_subnet: mutable(s) {leftover} have no export_module(); cannot build a plain model")
