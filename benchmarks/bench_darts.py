@@ -11,7 +11,8 @@ Hyperbox's side runs the same operations through ``OperationSpace`` in mixed mod
 Timing: by default one torch thread and the CPU time of that thread, so that other processes on a
 shared machine do not land in one side's samples; wall-clock medians are printed too. The issue's
 setting is C=16, 8 cells, batch 16x3x32x32; on a small CPU use e.g. ``--batch 4`` or ``--size 16``.
-Not measured here: NNI 3.0's DARTS space (it needs its own virtual environment).
+Both sides run in NCHW layout, so the ratio is the cost of Hyperbox's mutables themselves (the
+network's default channels-last layout is measured against NNI 3.0 in ``bench_darts_nni.py``).
 
     .venv/bin/python benchmarks/bench_darts.py [--C 16] [--layers 8] [--batch 16] [--size 32] [--repeats 5]
 """
@@ -113,7 +114,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    ours = DartsNetwork(C=args.C, layers=args.layers)
+    ours = DartsNetwork(C=args.C, layers=args.layers, channels_last=False)  # the baseline's layout
     mutator = DartsMutator(ours, seed=0)
     mutator.reset()  # mixed mode
     plain = PlainDartsNetwork(args.C, args.layers)
