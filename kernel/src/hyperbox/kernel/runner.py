@@ -379,9 +379,12 @@ class Run:
         """The trainer, built with the trial's searched hyper-parameters (``hparams``) if any."""
         if self.hyperparameters is None:
             return self.trainer
+        return self.trainer_with({key.partition(".")[2]: value for key, value in self.hyperparameters.values().items()})
+
+    def trainer_with(self, arguments: Mapping[str, Any]) -> Any:
+        """A new trainer of the experiment's kind, its arguments updated with ``arguments``."""
         spec = self.experiment.trainer
-        searched = {key.partition(".")[2]: value for key, value in self.hyperparameters.values().items()}
-        return self._component("trainers", attrs.evolve(spec, args={**spec.args, **searched}), {}, "trainer")
+        return self._component("trainers", attrs.evolve(spec, args={**spec.args, **arguments}), {}, "trainer")
 
     def _finish_trial(self, trial: Trial, model: Any) -> None:
         best = self.best_trial()

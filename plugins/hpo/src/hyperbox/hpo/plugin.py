@@ -17,3 +17,8 @@ def hyperbox_register_storages(register):
     help = "Optuna study in a database: trials shared by workers on any machine (budget, heartbeats, retries)"
     for scheme in ("sqlite", "postgresql", "postgresql+psycopg", "mysql"):
         register(scheme, "hyperbox.hpo._ledger:OptunaLedger", help=help)
+
+
+@hookimpl
+def hyperbox_register_commands(register):
+    register("tune-lr", "hyperbox.hpo.tune_lr:tune_lr_command", help="autoHyper: the initial learning rate of an experiment.")

@@ -151,7 +151,7 @@ class AutoHyper:
             else:
                 self._record(lr, rank, "nothing")
                 index += 1
-        return AutoHyperResult(float(grid[-1]), list(self.history))
+        return AutoHyperResult(float(self.history[-1][0]), list(self.history))  # the rate where the search stopped
 
 
 def tune_lr(train_fn: Callable[[float], Any], directory: str | os.PathLike, **options: Any) -> float:
