@@ -111,3 +111,16 @@ def test_show_plot_writes_history_and_pareto_front(toy_site, tmp_path, hbk):
     assert result.returncode == 0, result.stderr
     for name in ("history.png", "pareto_front.png"):
         assert (run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_options_may_come_between_the_file_and_the_overrides(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(yaml.safe_dump({
+        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
+        "estimators": ["toy_score"], "budget": {"trials": 5},
+    }))
+    result = hbk("run", str(experiment), "-q", "budget.trials=2", f"output_dir={tmp_path / 'runs'}", site=site)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "summary.json").read_text())["trials"] == 2

@@ -34,7 +34,7 @@ def run_command(argv: list[str]) -> int:
         help=f"run the trials in N local worker processes (default storage: {WORKERS_STORAGE})",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log or progress bar")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # options may come between overrides
     import attrs
 
     from hyperbox.kernel.config import load_experiment
