@@ -168,3 +168,22 @@ def test_a_mutable_without_export_is_an_error() -> None:
 
     with pytest.raises(ValueError, match="'opaque'"):
         build_subnet(nn.Sequential(nn.ReLU(), Opaque()))
+
+
+def test_demo_space_subnets_equal_the_supernet(tmp_path) -> None:
+    import json
+
+    from hyperbox.kernel import SearchSpace
+    from hyperbox.nas.demo_space import DigitsCNNSpace
+    from hyperbox.nas.mutators import RandomMutator
+
+    space = DigitsCNNSpace().eval()
+    mutator = RandomMutator(space, seed=0)
+    x = torch.rand(4, 1, 8, 8)
+    for _ in range(6):
+        arch = mutator.reset()
+        subnet = build_subnet(space, arch).eval()
+        torch.testing.assert_close(subnet(x), space(x), atol=1e-5, rtol=1e-5)
+        path = tmp_path / "arch.json"
+        path.write_text(json.dumps(SearchSpace.of(space).to_json(arch)))
+        torch.testing.assert_close(build_subnet(space, str(path)).eval()(x), subnet(x))
