@@ -11,7 +11,8 @@ shared machine do not land in one side's samples; wall-clock medians are printed
 ``--keep-freed-memory`` stops glibc from returning freed blocks to the OS (page faults on the
 supernet's full-size gradient buffers otherwise count against it), applied to both sides.
 
-    .venv/bin/python benchmarks/bench_ofa.py [--archs 3] [--repeats 20] [--batch 8] [--resolution 128] [--keep-freed-memory]
+    .venv/bin/python benchmarks/bench_ofa.py [--archs 3] [--repeats 20] [--batch 8] [--resolution 128] \
+        [--keep-freed-memory]
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ import statistics
 import time
 
 import torch
-from torch import nn
-
 from hyperbox.kernel import SearchSpace
 from hyperbox.networks.ofa import OFAMobileNetV3
+from torch import nn
 
 
 def timed_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:

@@ -26,11 +26,10 @@ import statistics
 import time
 
 import torch
-from torch import nn
-
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.ops import BatchNorm2d, Conv2d, DepthwiseConv2d, Linear
 from hyperbox.nas.spaces import ValueSpace
+from torch import nn
 
 
 def searchable_cnn() -> nn.Sequential:
@@ -42,12 +41,24 @@ def searchable_cnn() -> nn.Sequential:
         return ValueSpace([3, 5, 7], key=key)
 
     return nn.Sequential(
-        Conv2d(3, stem, kernel("k1"), bias=False), BatchNorm2d(stem), nn.ReLU(),
-        Conv2d(stem, mid, kernel("k2"), stride=2, bias=False), BatchNorm2d(mid), nn.ReLU(),
-        DepthwiseConv2d(mid, kernel("k3"), bias=False), BatchNorm2d(mid), nn.ReLU(),
-        Conv2d(mid, head, 1, bias=False), BatchNorm2d(head), nn.ReLU(),
-        Conv2d(head, head, kernel("k4"), stride=2, bias=False), BatchNorm2d(head), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), Linear(head, 10),
+        Conv2d(3, stem, kernel("k1"), bias=False),
+        BatchNorm2d(stem),
+        nn.ReLU(),
+        Conv2d(stem, mid, kernel("k2"), stride=2, bias=False),
+        BatchNorm2d(mid),
+        nn.ReLU(),
+        DepthwiseConv2d(mid, kernel("k3"), bias=False),
+        BatchNorm2d(mid),
+        nn.ReLU(),
+        Conv2d(mid, head, 1, bias=False),
+        BatchNorm2d(head),
+        nn.ReLU(),
+        Conv2d(head, head, kernel("k4"), stride=2, bias=False),
+        BatchNorm2d(head),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        Linear(head, 10),
     )
 
 

@@ -26,18 +26,22 @@ import yaml
 
 def experiment(directory: Path, trials: int, epochs: int) -> Path:
     path = directory / "bench.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "bench-workers",
-        "seed": 0,
-        "output_dir": str(directory / "runs"),
-        "dataset": {"name": "digits"},
-        "space": {"name": "digits_cnn"},
-        "mutator": {"name": "random"},
-        "trainer": {"name": "standalone", "epochs": epochs},
-        "estimators": ["accuracy"],
-        "objective": "accuracy",
-        "budget": {"trials": trials},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "bench-workers",
+                "seed": 0,
+                "output_dir": str(directory / "runs"),
+                "dataset": {"name": "digits"},
+                "space": {"name": "digits_cnn"},
+                "mutator": {"name": "random"},
+                "trainer": {"name": "standalone", "epochs": epochs},
+                "estimators": ["accuracy"],
+                "objective": "accuracy",
+                "budget": {"trials": trials},
+            }
+        )
+    )
     return path
 
 
@@ -50,7 +54,9 @@ def measure(path: Path, workers: int, threads: int | None = None) -> dict[str, f
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "hyperbox.kernel.cli", "run", str(path), "--workers", str(workers), "-q"],
-        check=True, capture_output=True, env=env,
+        check=True,
+        capture_output=True,
+        env=env,
     )
     wall = time.perf_counter() - start
     (directory,) = set((path.parent / "runs").glob("*")) - before
@@ -83,14 +89,18 @@ def main() -> None:
         path = experiment(Path(folder), args.trials, args.epochs)
         # the default split (one worker: every core) and, as a second baseline, one thread for one worker
         results = {(1, None): measure(path, 1), (1, 1): measure(path, 1, threads=1), (2, None): measure(path, 2)}
-    print(f"{'workers':>7} {'threads':>7} {'trials/min':>11} {'vs 1 worker':>12} {'train s/trial':>14} "
-          f"{'overhead s/trial':>17} {'overhead share':>15} {'end-to-end s':>13}")
+    print(
+        f"{'workers':>7} {'threads':>7} {'trials/min':>11} {'vs 1 worker':>12} {'train s/trial':>14} "
+        f"{'overhead s/trial':>17} {'overhead share':>15} {'end-to-end s':>13}"
+    )
     cores = os.cpu_count() or 1
     for (workers, threads), r in results.items():
         speedup = r["per_minute"] / results[(1, None)]["per_minute"]
         share = r["overhead_s"] / r["training_s"]
-        print(f"{workers:>7} {threads or max(1, cores // workers):>7} {r['per_minute']:>11.1f} {speedup:>11.2f}x "
-              f"{r['training_s']:>14.3f} {r['overhead_s']:>17.3f} {share:>14.1%} {r['wall_s']:>13.1f}")
+        print(
+            f"{workers:>7} {threads or max(1, cores // workers):>7} {r['per_minute']:>11.1f} {speedup:>11.2f}x "
+            f"{r['training_s']:>14.3f} {r['overhead_s']:>17.3f} {share:>14.1%} {r['wall_s']:>13.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,7 @@ def install_toy_plugins(site: Path, *names: str) -> Path:
         shutil.copy(TOY_PLUGINS / f"{module}.py", site / f"{module}.py")
         dist_info = site / f"hyperbox_plugin_{name}-1.0.dist-info"
         dist_info.mkdir(exist_ok=True)
-        (dist_info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: hyperbox-plugin-{name}\nVersion: 1.0\n"
-        )
+        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: hyperbox-plugin-{name}\nVersion: 1.0\n")
         (dist_info / "entry_points.txt").write_text(f"[hyperbox.plugins]\n{name} = {module}\n")
     return site
 
@@ -48,7 +46,11 @@ def _run_hbk(*args, site: Path | None = None, env=None, cwd=None, timeout=120):
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "hyperbox.kernel.cli", *args],
-        capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
     )
 
 

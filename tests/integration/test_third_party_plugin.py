@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from hyperbox.kernel.files import read_jsonl
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hyperbox-plugin-hillclimb"
@@ -16,9 +15,20 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hyperbox-plugin-hi
 def test_installed_example_plugin_is_listed_and_usable(toy_site, tmp_path, hbk):
     site = toy_site("toy")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(EXAMPLE)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
     )
     listed = hbk("plugins", "--json", site=site)
     assert listed.returncode == 0, listed.stderr
@@ -27,11 +37,19 @@ def test_installed_example_plugin_is_listed_and_usable(toy_site, tmp_path, hbk):
     assert plugin["registers"] == {"mutators": ["hillclimb"]}
 
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "dataset": "toy_data", "space": "toy_space", "mutator": {"name": "hillclimb", "warmup": 2},
-        "trainer": "toy_trainer", "estimators": ["toy_score"], "budget": {"trials": 6},
-        "output_dir": str(tmp_path / "runs"),
-    }))
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "toy_data",
+                "space": "toy_space",
+                "mutator": {"name": "hillclimb", "warmup": 2},
+                "trainer": "toy_trainer",
+                "estimators": ["toy_score"],
+                "budget": {"trials": 6},
+                "output_dir": str(tmp_path / "runs"),
+            }
+        )
+    )
     result = hbk("run", str(experiment), "-q", site=site, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (run,) = (tmp_path / "runs").iterdir()
@@ -40,7 +58,10 @@ def test_installed_example_plugin_is_listed_and_usable(toy_site, tmp_path, hbk):
     # the package's own conformance tests pass against the installed copy
     suite = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        cwd=tmp_path,
     )
     assert suite.returncode == 0, suite.stdout
     assert "8 passed" in suite.stdout

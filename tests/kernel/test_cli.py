@@ -57,10 +57,19 @@ def test_every_verb_works_with_a_broken_plugin_installed(toy_site, tmp_path, hbk
     assert broken["status"] == "broken" and "broken on purpose" in broken["error"]
     assert "plugin 'broken' failed to load" in listed.stderr
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
-        "estimators": ["toy_score"], "budget": {"trials": 2}, "output_dir": str(tmp_path / "runs"),
-    }))
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "toy_data",
+                "space": "toy_space",
+                "mutator": "toy_random",
+                "trainer": "toy_trainer",
+                "estimators": ["toy_score"],
+                "budget": {"trials": 2},
+                "output_dir": str(tmp_path / "runs"),
+            }
+        )
+    )
     assert hbk("run", str(experiment), "-q", site=site).returncode == 0
     (run,) = (tmp_path / "runs").iterdir()
     for args in (["list"], ["show", str(run)], ["export", str(run)], ["--version"], ["--help"]):
@@ -72,10 +81,19 @@ def test_every_verb_works_with_a_broken_plugin_installed(toy_site, tmp_path, hbk
 def test_show_and_export(toy_site, tmp_path, hbk):
     site = toy_site("toy")
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
-        "estimators": ["toy_score"], "budget": {"trials": 3}, "output_dir": str(tmp_path / "runs"),
-    }))
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "toy_data",
+                "space": "toy_space",
+                "mutator": "toy_random",
+                "trainer": "toy_trainer",
+                "estimators": ["toy_score"],
+                "budget": {"trials": 3},
+                "output_dir": str(tmp_path / "runs"),
+            }
+        )
+    )
     ran = hbk("run", str(experiment), site=site)
     assert ran.returncode == 0, ran.stderr
     assert "trial_end" in ran.stderr and "best trial" in ran.stdout
@@ -100,11 +118,21 @@ def test_plugin_command_and_version(toy_site, hbk):
 def test_show_plot_writes_history_and_pareto_front(toy_site, tmp_path, hbk):
     site = toy_site("toy")
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
-        "estimators": ["toy_score"], "objective": ["accuracy", "cost"], "direction": ["maximize", "minimize"],
-        "budget": {"trials": 6}, "output_dir": str(tmp_path / "runs"),
-    }))
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "toy_data",
+                "space": "toy_space",
+                "mutator": "toy_random",
+                "trainer": "toy_trainer",
+                "estimators": ["toy_score"],
+                "objective": ["accuracy", "cost"],
+                "direction": ["maximize", "minimize"],
+                "budget": {"trials": 6},
+                "output_dir": str(tmp_path / "runs"),
+            }
+        )
+    )
     assert hbk("run", str(experiment), "-q", site=site).returncode == 0
     (run,) = (tmp_path / "runs").iterdir()
     result = hbk("show", str(run), "--plot", site=site)
@@ -116,10 +144,18 @@ def test_show_plot_writes_history_and_pareto_front(toy_site, tmp_path, hbk):
 def test_run_options_may_come_between_the_file_and_the_overrides(toy_site, tmp_path, hbk):
     site = toy_site("toy")
     experiment = tmp_path / "exp.yaml"
-    experiment.write_text(yaml.safe_dump({
-        "dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "trainer": "toy_trainer",
-        "estimators": ["toy_score"], "budget": {"trials": 5},
-    }))
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "toy_data",
+                "space": "toy_space",
+                "mutator": "toy_random",
+                "trainer": "toy_trainer",
+                "estimators": ["toy_score"],
+                "budget": {"trials": 5},
+            }
+        )
+    )
     result = hbk("run", str(experiment), "-q", "budget.trials=2", f"output_dir={tmp_path / 'runs'}", site=site)
     assert result.returncode == 0, result.stderr
     (run,) = (tmp_path / "runs").iterdir()

@@ -4,13 +4,16 @@ import json
 
 import pytest
 import yaml
-
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.config import apply_overrides, check_arguments
 
 GOOD = {
-    "dataset": "toy_data", "space": {"name": "toy_space", "width": 3}, "mutator": "toy_random",
-    "trainer": "toy_trainer", "estimators": ["toy_score"], "budget": {"trials": 1},
+    "dataset": "toy_data",
+    "space": {"name": "toy_space", "width": 3},
+    "mutator": "toy_random",
+    "trainer": "toy_trainer",
+    "estimators": ["toy_score"],
+    "budget": {"trials": 1},
 }
 
 
@@ -28,18 +31,36 @@ def _fails_cleanly(result, *fragments):
     [
         ("dataset: [unclosed", ["exp.yaml", "malformed YAML", "line"]),
         ("- just\n- a list", ["exp.yaml", "must be a mapping"]),
-        (yaml.safe_dump({**GOOD, "mutator": "toy_randm"}), ["exp.yaml: mutator", "unknown mutator 'toy_randm'", "did you mean 'toy_random'"]),
-        (yaml.safe_dump({**GOOD, "space": {"name": "toy_space", "widht": 3}}), ["exp.yaml: space.widht", "unknown argument", "allowed: width"]),
-        (yaml.safe_dump({**GOOD, "space": {"name": "toy_space", "width": "wide"}}), ["exp.yaml: space.width", "expected int", "'wide'"]),
-        (yaml.safe_dump({**GOOD, "trainer": {"name": "toy_trainer", "sleep": "long"}}), ["trainer.sleep", "expected float"]),
+        (
+            yaml.safe_dump({**GOOD, "mutator": "toy_randm"}),
+            ["exp.yaml: mutator", "unknown mutator 'toy_randm'", "did you mean 'toy_random'"],
+        ),
+        (
+            yaml.safe_dump({**GOOD, "space": {"name": "toy_space", "widht": 3}}),
+            ["exp.yaml: space.widht", "unknown argument", "allowed: width"],
+        ),
+        (
+            yaml.safe_dump({**GOOD, "space": {"name": "toy_space", "width": "wide"}}),
+            ["exp.yaml: space.width", "expected int", "'wide'"],
+        ),
+        (
+            yaml.safe_dump({**GOOD, "trainer": {"name": "toy_trainer", "sleep": "long"}}),
+            ["trainer.sleep", "expected float"],
+        ),
         (yaml.safe_dump({**GOOD, "budget": {"trials": 0}}), ["budget.trials", "positive integer"]),
         (yaml.safe_dump({**GOOD, "spaec": 1}), ["unknown key 'spaec'"]),
         (yaml.safe_dump({k: v for k, v in GOOD.items() if k != "trainer"}), ["missing key 'trainer'"]),
         (yaml.safe_dump({**GOOD, "objective": "loss"}), ["objective 'loss' is not measured", "accuracy"]),
         ("!!python/object/apply:os.system ['echo pwned']", ["malformed YAML"]),
-        (yaml.safe_dump({**GOOD, "hparams": {"space.width": [1, 2]}}), ["hparams.space.width", "expected 'trainer.<argument>'"]),
+        (
+            yaml.safe_dump({**GOOD, "hparams": {"space.width": [1, 2]}}),
+            ["hparams.space.width", "expected 'trainer.<argument>'"],
+        ),
         (yaml.safe_dump({**GOOD, "hparams": {"trainer.epoch": [1, 2]}}), ["hparams.trainer.epoch", "unknown argument"]),
-        (yaml.safe_dump({**GOOD, "hparams": {"trainer.epochs": {"type": "int", "low": 3}}}), ["hparams", "'trainer.epochs'", "missing 'high'"]),
+        (
+            yaml.safe_dump({**GOOD, "hparams": {"trainer.epochs": {"type": "int", "low": 3}}}),
+            ["hparams", "'trainer.epochs'", "missing 'high'"],
+        ),
     ],
 )
 def test_bad_experiment_files(toy_site, tmp_path, hbk, text, fragments):
@@ -94,7 +115,11 @@ def test_check_arguments_understands_annotations():
         pass
 
     check_arguments(factory, {"a": 1, "b": 2, "c": None, "d": [1], "e": True}, "f")
-    for bad, message in [({"a": 1.5}, "f.a: expected int"), ({"a": 1, "e": "yes"}, "f.e: expected bool"),
-                         ({"a": 1, "d": 3}, "f.d: expected list"), ({}, "missing argument 'a'")]:
+    for bad, message in [
+        ({"a": 1.5}, "f.a: expected int"),
+        ({"a": 1, "e": "yes"}, "f.e: expected bool"),
+        ({"a": 1, "d": 3}, "f.d: expected list"),
+        ({}, "missing argument 'a'"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             check_arguments(factory, bad, "f")

@@ -1,10 +1,9 @@
 """Plain hyper-parameters as a search space."""
 
 import pytest
-
-from hyperbox.kernel.hparams import HyperParameters
 from hyperbox.hpo.mutator import OptunaMutator
 from hyperbox.kernel import Categorical, ConfigError, FloatRange, IntRange, SearchSpace, Subset
+from hyperbox.kernel.hparams import HyperParameters
 
 SPEC = {
     "lr": {"type": "float", "low": "1e-4", "high": 1e-1, "log": True},  # YAML reads 1e-4 as a string

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.config import Budget, load_experiment
 from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.ledger import Claim, LocalLedger, Trial
 from hyperbox.kernel.plugins import PluginManager
 from hyperbox.kernel.runner import Run
+
 EXPERIMENT = {
     "name": "toy",
     "seed": 7,

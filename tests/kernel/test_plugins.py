@@ -3,7 +3,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from hyperbox.kernel import PluginError, UnknownComponentError, hookspecs
 from hyperbox.kernel.plugins import PluginLoadWarning, PluginManager
 from hyperbox.kernel.registry import KINDS
@@ -68,7 +67,9 @@ def test_blocked_plugin_is_never_imported(toy_site, tmp_path, monkeypatch):
 
 def test_duplicate_names_name_both_plugins(toy_site):
     toy_site("toy", "dup")
-    with pytest.raises(PluginError, match="'toy_space' is registered by both plugin '(toy|dup)' and plugin '(dup|toy)'"):
+    with pytest.raises(
+        PluginError, match="'toy_space' is registered by both plugin '(toy|dup)' and plugin '(dup|toy)'"
+    ):
         PluginManager().registry
 
 
@@ -80,7 +81,10 @@ def test_misspelt_hook_fails_loudly(toy_site):
 
 def test_unknown_name_lists_names_and_closest_match(toy_site):
     toy_site("toy")
-    with pytest.raises(UnknownComponentError, match=r"unknown mutator 'toy_randm'; registered: .*toy_random.*did you mean 'toy_random'\?"):
+    with pytest.raises(
+        UnknownComponentError,
+        match=r"unknown mutator 'toy_randm'; registered: .*toy_random.*did you mean 'toy_random'\?",
+    ):
         PluginManager().registry.get("mutators", "toy_randm")
 
 

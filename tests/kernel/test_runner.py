@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.runner import Run
@@ -58,7 +57,10 @@ def test_lifecycle_hooks_are_called_in_order(toy_site, tmp_path, monkeypatch):
     monkeypatch.setenv("TOY_EVENTS", str(log))
     Run(load_experiment(write_experiment(tmp_path, budget={"trials": 2})), console=False).execute()
     events = [(e["event"], e.get("number"), e.get("epoch")) for e in read_jsonl(log)]
-    per_trial = lambda n: [("trial_start", n, None), ("epoch_end", n, 0), ("epoch_end", n, 1), ("trial_end", n, None)]
+
+    def per_trial(n):
+        return [("trial_start", n, None), ("epoch_end", n, 0), ("epoch_end", n, 1), ("trial_end", n, None)]
+
     assert events == [("run_start", None, None), *per_trial(0), *per_trial(1), ("run_end", None, None)]
 
 
@@ -66,9 +68,7 @@ def test_same_seed_gives_identical_trials(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path)
     runs = [Run(load_experiment(path), console=False).execute() for _ in range(2)]
-    records = [
-        [(t["arch"], t["metrics"]) for t in read_jsonl(Path(s["directory"]) / "trials.jsonl")] for s in runs
-    ]
+    records = [[(t["arch"], t["metrics"]) for t in read_jsonl(Path(s["directory"]) / "trials.jsonl")] for s in runs]
     assert records[0] == records[1]
     other = Run(load_experiment(path, ["seed=8"]), console=False).execute()
     assert [t["arch"] for t in read_jsonl(Path(other["directory"]) / "trials.jsonl")] != [a for a, _ in records[0]]

@@ -8,7 +8,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-
 from hyperbox.nas.datasets import DataSplits, cifar10, digits, fashion_mnist, image_folder, mnist, synthetic
 
 torch.set_num_threads(1)
@@ -141,7 +140,9 @@ def test_mnist_rejects_a_corrupt_file(tmp_path):
 def _cifar_batches(n=6):
     rng = np.random.default_rng(1)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    return {name: (rng.integers(0, 256, (n, 3072), dtype=np.uint8), (np.arange(n) + i) % 10) for i, name in enumerate(names)}
+    return {
+        name: (rng.integers(0, 256, (n, 3072), dtype=np.uint8), (np.arange(n) + i) % 10) for i, name in enumerate(names)
+    }
 
 
 def test_cifar10_reads_binary_batches(tmp_path):

@@ -6,8 +6,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from torch import nn
-
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas import ops
 from hyperbox.nas.datasets import digits, synthetic
@@ -19,6 +17,7 @@ from hyperbox.nas.estimators import (
     recalibrate_batchnorm,
 )
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
+from torch import nn
 
 torch.set_num_threads(1)
 CONTEXT = SimpleNamespace(device="cpu", seed=0)
@@ -40,7 +39,9 @@ def _supernet() -> nn.Module:
         nn.ReLU(),
         nn.AdaptiveAvgPool2d(1),
         nn.Flatten(),
-        OperationSpace([ops.Linear(width, 10), nn.Sequential(ops.Linear(width, 6), nn.ReLU(), nn.Linear(6, 10))], key="head"),
+        OperationSpace(
+            [ops.Linear(width, 10), nn.Sequential(ops.Linear(width, 6), nn.ReLU(), nn.Linear(6, 10))], key="head"
+        ),
     )
 
 

@@ -2,8 +2,6 @@
 
 import pytest
 import torch
-from torch import nn
-
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.ops import (
     BatchNorm1d,
@@ -20,6 +18,7 @@ from hyperbox.nas.ops import (
     PlainMultiheadAttention,
 )
 from hyperbox.nas.spaces import ValueSpace
+from torch import nn
 
 
 @pytest.fixture(autouse=True)
@@ -80,8 +79,9 @@ def test_conv2d_every_argument_searchable(cin, cout, k, stride, dilation, bias):
         dilation=ValueSpace([1, 2], key="dilation"),
         bias=ValueSpace([0, 1], key="use_bias"),
     )
-    conv = Conv2d(spaces["cin"], spaces["cout"], spaces["k"], spaces["stride"], dilation=spaces["dilation"],
-                  bias=spaces["bias"])
+    conv = Conv2d(
+        spaces["cin"], spaces["cout"], spaces["k"], spaces["stride"], dilation=spaces["dilation"], bias=spaces["bias"]
+    )
     assert conv.weight.shape == (16, 8, 7, 7) and conv.bias.shape == (16,)
     for name, value in dict(cin=cin, cout=cout, k=k, stride=stride, dilation=dilation, bias=bias).items():
         choose(spaces[name], value)
@@ -93,9 +93,9 @@ def test_conv2d_every_argument_searchable(cin, cout, k, stride, dilation, bias):
     y.square().sum().backward()
     start = (7 - k) // 2
     grad = conv.weight.grad
-    assert grad[:cout, :cin, start:start + k, start:start + k].abs().sum() > 0
+    assert grad[:cout, :cin, start : start + k, start : start + k].abs().sum() > 0
     untouched = grad.clone()
-    untouched[:cout, :cin, start:start + k, start:start + k] = 0
+    untouched[:cout, :cin, start : start + k, start : start + k] = 0
     assert untouched.abs().sum() == 0
     assert (conv.bias.grad is not None and conv.bias.grad[:cout].abs().sum() > 0) == bool(bias)
 

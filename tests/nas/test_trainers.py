@@ -6,8 +6,6 @@ import random
 
 import pytest
 import torch
-from torch import nn
-
 from hyperbox.kernel import Categorical, IntRange, SearchSpace, Subset
 from hyperbox.nas import ops
 from hyperbox.nas.datasets import digits, synthetic
@@ -15,6 +13,7 @@ from hyperbox.nas.mutators import DartsMutator, GDASMutator, RandomMutator
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
 from hyperbox.nas.trainers import DartsTrainer, OneShotTrainer, StandaloneTrainer
 from hyperbox.nas.trainers._sampling import extreme_decision, step_architectures
+from torch import nn
 
 torch.set_num_threads(1)
 
@@ -144,7 +143,9 @@ def _toy_darts_problem():
     Mixed equally the choice cancels the features out; the alphas must learn to keep them.
     """
     torch.manual_seed(0)
-    data = synthetic(num_samples=300, num_classes=4, input_shape=(8,), noise=0.3, seed=0, val_fraction=0.5, test_fraction=0)
+    data = synthetic(
+        num_samples=300, num_classes=4, input_shape=(8,), noise=0.3, seed=0, val_fraction=0.5, test_fraction=0
+    )
     model = nn.Sequential(OperationSpace([_Scale(1.0), _Scale(-1.0)], key="op"), nn.Linear(8, 4))
     x, y = data.train.tensors
     head = torch.optim.Adam(model[1].parameters(), lr=0.05)
@@ -184,7 +185,9 @@ def test_darts_unrolled_gradient_leaves_the_weights_as_they_were():
     before = [w.detach().clone() for w in weights]
     w_optimizer = torch.optim.SGD(weights, lr=0.1, momentum=0.9)
     alpha_optimizer = torch.optim.Adam(mutator.arch_parameters(), lr=0.01)
-    trainer.alpha_step(model, mutator.arch_parameters(), weights, alpha_optimizer, w_optimizer, data.train.tensors, data.val.tensors)
+    trainer.alpha_step(
+        model, mutator.arch_parameters(), weights, alpha_optimizer, w_optimizer, data.train.tensors, data.val.tensors
+    )
     assert all(torch.equal(a, b) for a, b in zip(before, weights))
 
 

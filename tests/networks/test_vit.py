@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.mutators import EvolutionMutator, RandomMutator
 from hyperbox.networks.vit import VisionTransformerSpace

@@ -1,5 +1,4 @@
 from hyperbox.kernel.testing import MutatorTestCase
-
 from hyperbox_hillclimb import HillClimbMutator
 
 

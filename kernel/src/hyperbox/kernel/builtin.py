@@ -21,4 +21,6 @@ def hyperbox_register_mutators(register):
 
 @hookimpl
 def hyperbox_register_spaces(register):
-    register("hparams", "hyperbox.kernel.hparams:HyperParameters", help="Plain hyper-parameters declared in the experiment.")
+    register(
+        "hparams", "hyperbox.kernel.hparams:HyperParameters", help="Plain hyper-parameters declared in the experiment."
+    )

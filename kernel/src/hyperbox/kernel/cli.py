@@ -25,7 +25,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the kernel and plugin versions")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     parser.add_argument(
-        "-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
+        "-p",
+        dest="plugin_options",
+        action="append",
+        default=[],
+        metavar="no:NAME",
         help="block plugin NAME before it is imported (repeatable)",
     )
     parser.add_argument("--strict-plugins", action="store_true", help="fail if a plugin cannot be loaded")

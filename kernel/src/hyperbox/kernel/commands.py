@@ -30,13 +30,14 @@ def run_command(argv: list[str]) -> int:
     )
     parser.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: NAME-TIMESTAMP)")
     parser.add_argument(
-        "--workers", type=int, metavar="N",
+        "--workers",
+        type=int,
+        metavar="N",
         help=f"run the trials in N local worker processes (default storage: {WORKERS_STORAGE})",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log or progress bar")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     import attrs
-
     from hyperbox.kernel.config import load_experiment
     from hyperbox.kernel.runner import Run
 
@@ -85,14 +86,19 @@ def worker_command(argv: list[str]) -> int:
         description="Join a study created by `hbk run --storage URL` and run its trials until the budget is spent.",
     )
     parser.add_argument(
-        "--storage", metavar="URL", default=os.environ.get(STORAGE_ENV), help=f"the study's storage (default: ${STORAGE_ENV})"
+        "--storage",
+        metavar="URL",
+        default=os.environ.get(STORAGE_ENV),
+        help=f"the study's storage (default: ${STORAGE_ENV})",
     )
     parser.add_argument("--study", metavar="NAME", help="the study to join (default: the storage's only study)")
     parser.add_argument(
         "--run-dir", metavar="DIR", help="the run directory to share (default: a run directory of its own)"
     )
     parser.add_argument(
-        "--index", type=int, metavar="K",
+        "--index",
+        type=int,
+        metavar="K",
         help="this worker's index: its mutator is seeded with seed + K (default: a random index)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
@@ -111,8 +117,13 @@ def worker_command(argv: list[str]) -> int:
     experiment = parse_experiment(ledger.experiment, f"study {args.study or '(the only one)'}")
     index = args.index if args.index is not None else random.SystemRandom().randrange(1, 2**31)
     run = Run(
-        experiment, manager=manager, ledger=ledger, directory=args.run_dir, worker=index,
-        console=not args.quiet, progress=False,
+        experiment,
+        manager=manager,
+        ledger=ledger,
+        directory=args.run_dir,
+        worker=index,
+        console=not args.quiet,
+        progress=False,
     )
     summary = run.execute()
     if run.owns_directory:

@@ -13,7 +13,6 @@ from typing import Any
 
 import attrs
 import yaml
-
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.registry import Registry
 
@@ -90,8 +89,20 @@ class Experiment:
 
 
 TOP_LEVEL = (
-    "name", "seed", "device", "output_dir", "dataset", "space", "mutator", "trainer",
-    "estimators", "objective", "direction", "budget", "hparams", "storage",
+    "name",
+    "seed",
+    "device",
+    "output_dir",
+    "dataset",
+    "space",
+    "mutator",
+    "trainer",
+    "estimators",
+    "objective",
+    "direction",
+    "budget",
+    "hparams",
+    "storage",
 )
 #: The component whose arguments an experiment's ``hparams`` may search.
 SEARCHABLE_ARGUMENTS = "trainer"
@@ -299,9 +310,7 @@ def check_arguments(
     except (TypeError, ValueError):
         return
     parameters = {
-        name: p
-        for name, p in signature.parameters.items()
-        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        name: p for name, p in signature.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
     }
     takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
     allowed = [name for name in parameters if name not in injected]

@@ -49,10 +49,20 @@ def plot_pareto_front(trials: list[dict], summary: dict[str, Any], path: Path) -
     figure, axes = plt.subplots(figsize=(6, 4))
     others = [t for t in complete if t["number"] not in front]
     on_front = sorted((t for t in complete if t["number"] in front), key=lambda t: t["metrics"][x_name])
-    axes.scatter([t["metrics"][x_name] for t in others], [t["metrics"][y_name] for t in others],
-                 s=14, color="tab:gray", label="trials")
-    axes.plot([t["metrics"][x_name] for t in on_front], [t["metrics"][y_name] for t in on_front],
-              "o-", color="tab:red", label="Pareto front")
+    axes.scatter(
+        [t["metrics"][x_name] for t in others],
+        [t["metrics"][y_name] for t in others],
+        s=14,
+        color="tab:gray",
+        label="trials",
+    )
+    axes.plot(
+        [t["metrics"][x_name] for t in on_front],
+        [t["metrics"][y_name] for t in on_front],
+        "o-",
+        color="tab:red",
+        label="Pareto front",
+    )
     directions = summary["directions"]
     axes.set_xlabel(f"{x_name} ({directions[0]})")
     axes.set_ylabel(f"{y_name} ({directions[1]})")

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-
 from hyperbox.kernel.errors import PluginError, UnknownComponentError
 
 KINDS = ("spaces", "mutators", "estimators", "trainers", "datasets", "storages", "commands")
@@ -56,15 +55,11 @@ class Registry:
     def __init__(self) -> None:
         self._components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
 
-    def register(
-        self, kind: str, name: str, factory: Callable | str, plugin: str, help: str | None = None
-    ) -> None:
+    def register(self, kind: str, name: str, factory: Callable | str, plugin: str, help: str | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r} registered a {kind[:-1]} with an invalid name {name!r}")
         if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
-            raise PluginError(
-                f"plugin {plugin!r}: {kind[:-1]} {name!r} needs a callable or a 'module:attr' string"
-            )
+            raise PluginError(f"plugin {plugin!r}: {kind[:-1]} {name!r} needs a callable or a 'module:attr' string")
         existing = self._components[kind].get(name)
         if existing is not None:
             raise PluginError(

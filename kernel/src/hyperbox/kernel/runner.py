@@ -20,7 +20,6 @@ from typing import Any
 
 import attrs
 import yaml
-
 from hyperbox.kernel.config import Experiment, check_components, parse_experiment
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.events import EventLog
@@ -29,6 +28,7 @@ from hyperbox.kernel.hparams import HyperParameters
 from hyperbox.kernel.ledger import Claim, Ledger, LocalLedger, Trial
 from hyperbox.kernel.plugins import PluginManager, get_manager
 from hyperbox.kernel.space import attach_mutables
+
 CONFIG_FILE, TRIALS_FILE, SUMMARY_FILE = "config.yaml", "trials.jsonl", "summary.json"
 BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights.pt", "events.jsonl"
 #: Taken by workers sharing a run directory while they compare and write the best trial's files.
@@ -208,7 +208,9 @@ class Run:
         experiment = self.experiment
         seed_everything(experiment.seed)
         self.data = self._component("datasets", experiment.dataset, {"seed": experiment.seed}, "dataset")
-        shape = {k: getattr(self.data, k) for k in ("num_classes", "in_channels", "input_shape") if hasattr(self.data, k)}
+        shape = {
+            k: getattr(self.data, k) for k in ("num_classes", "in_channels", "input_shape") if hasattr(self.data, k)
+        }
         self.model = self._component("spaces", experiment.space, shape, "space")
         self.hyperparameters = HyperParameters(experiment.hparams) if experiment.hparams else None
         if self.hyperparameters is not None:
@@ -236,7 +238,9 @@ class Run:
                 "that cannot be shared between workers; run it without a storage"
             )
         if not self.mutator.supports_parallel:
-            raise ConfigError(f"{source}: mutator {self.experiment.mutator.name!r} cannot share a search between workers")
+            raise ConfigError(
+                f"{source}: mutator {self.experiment.mutator.name!r} cannot share a search between workers"
+            )
 
     def _open_storage(self, factory: Any, url: str) -> Ledger:
         """Create the shared record of this run's experiment (and its budget) at ``url``."""
@@ -343,7 +347,9 @@ class Run:
     def _run_trial(self, claim: Claim) -> Trial:
         number = claim.number
         arch = self.mutator.reset() if claim.arch is None else self.mutator.apply(claim.arch)
-        trial = Trial(number=number, arch=self.mutator.space.to_json(arch), seed=trial_seed(self.experiment.seed, number))
+        trial = Trial(
+            number=number, arch=self.mutator.space.to_json(arch), seed=trial_seed(self.experiment.seed, number)
+        )
         self.ledger.start(trial)
         self.log.info("trial_start", number=number, arch=trial.arch)
         self.hook.hyperbox_trial_start(run=self, trial=trial)

@@ -34,8 +34,15 @@ def run_workers(run: Any, count: int, *, quiet: bool) -> dict[str, Any]:
     env = worker_environment(count, run.manager.disabled)
     env[STORAGE_ENV] = run.experiment.storage
     command = [
-        sys.executable, "-m", "hyperbox.kernel.cli", "worker",
-        "--study", run.study_name, "--run-dir", str(run.directory), *(["-q"] if quiet else []),
+        sys.executable,
+        "-m",
+        "hyperbox.kernel.cli",
+        "worker",
+        "--study",
+        run.study_name,
+        "--run-dir",
+        str(run.directory),
+        *(["-q"] if quiet else []),
     ]
     run.log.info("workers_start", count=count, study=run.study_name, threads=env["OMP_NUM_THREADS"])
     run.hook.hyperbox_run_start(run=run)

@@ -12,7 +12,11 @@ def hyperbox_register_spaces(register):
 def hyperbox_register_mutators(register):
     mutators = "hyperbox.nas.mutators"
     register("random", f"{mutators}:RandomMutator", help="Uniform random search.")
-    register("evolution", f"{mutators}:EvolutionMutator", help="Regularised (aging) evolution; NSGA-II for several objectives.")
+    register(
+        "evolution",
+        f"{mutators}:EvolutionMutator",
+        help="Regularised (aging) evolution; NSGA-II for several objectives.",
+    )
     register("darts", f"{mutators}:DartsMutator", help="DARTS: softmax-relaxed architecture weights.")
     register("gdas", f"{mutators}:GDASMutator", help="GDAS: Gumbel-softmax one-hot sampling.")
     register("enas", f"{mutators}:ENASMutator", help="ENAS: LSTM controller trained with REINFORCE.")

@@ -25,9 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import nn
-
 from hyperbox.kernel import Categorical, Mutable, Subset, load_arch
+from torch import nn
 
 __all__ = ["Mixer", "OperationSpace", "InputSpace", "ValueSpace", "combine", "REDUCTIONS"]
 

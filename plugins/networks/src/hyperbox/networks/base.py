@@ -6,9 +6,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from torch import nn
-
 from hyperbox.kernel import SearchSpace, load_arch
+from torch import nn
 
 
 class BaseNASNetwork(nn.Module):

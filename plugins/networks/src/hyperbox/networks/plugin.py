@@ -6,9 +6,17 @@ from hyperbox.kernel import hookimpl
 @hookimpl
 def hyperbox_register_spaces(register):
     register("ofa_mbv3", "hyperbox.networks.ofa:OFAMobileNetV3", help="Once-for-All MobileNetV3, elastic k/e/d.")
-    register("darts_cell", "hyperbox.networks.darts:DartsNetwork", help="DARTS cell search network (8 operations per edge).")
-    register("nb201", "hyperbox.networks.nb201:NB201Network", help="NAS-Bench-201 cell space on the benchmark's network.")
-    register("vit", "hyperbox.networks.vit:VisionTransformerSpace", help="AutoFormer-style ViT: width, depth, heads, MLP ratio.")
+    register(
+        "darts_cell", "hyperbox.networks.darts:DartsNetwork", help="DARTS cell search network (8 operations per edge)."
+    )
+    register(
+        "nb201", "hyperbox.networks.nb201:NB201Network", help="NAS-Bench-201 cell space on the benchmark's network."
+    )
+    register(
+        "vit",
+        "hyperbox.networks.vit:VisionTransformerSpace",
+        help="AutoFormer-style ViT: width, depth, heads, MLP ratio.",
+    )
 
 
 @hookimpl

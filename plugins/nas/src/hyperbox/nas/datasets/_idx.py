@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
 from hyperbox.nas.datasets._locate import existing_root, find_file
 from hyperbox.nas.datasets._splits import DataSplits, as_float_images, build_splits
 
@@ -21,7 +20,16 @@ _FILES = {
     "test_labels": "t10k-labels-idx1-ubyte",
 }
 FASHION_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 ]
 
 
@@ -100,8 +108,15 @@ def mnist(
     The validation split is carved from the training files by ``seed``; the test split is t10k.
     """
     return _read_idx_dataset(
-        "mnist", "MNIST", root, seed=seed, val_fraction=val_fraction, resize=resize, normalize=normalize,
-        batch_size=batch_size, classes=[str(d) for d in range(10)],
+        "mnist",
+        "MNIST",
+        root,
+        seed=seed,
+        val_fraction=val_fraction,
+        resize=resize,
+        normalize=normalize,
+        batch_size=batch_size,
+        classes=[str(d) for d in range(10)],
     )
 
 
@@ -118,6 +133,13 @@ def fashion_mnist(
     The validation split is carved from the training files by ``seed``; the test split is t10k.
     """
     return _read_idx_dataset(
-        "fashion_mnist", "FashionMNIST", root, seed=seed, val_fraction=val_fraction, resize=resize,
-        normalize=normalize, batch_size=batch_size, classes=FASHION_CLASSES,
+        "fashion_mnist",
+        "FashionMNIST",
+        root,
+        seed=seed,
+        val_fraction=val_fraction,
+        resize=resize,
+        normalize=normalize,
+        batch_size=batch_size,
+        classes=FASHION_CLASSES,
     )

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from hyperbox.nas.datasets._locate import existing_root
 from hyperbox.nas.datasets._splits import DataSplits, as_float_images, build_splits
 
@@ -23,9 +22,7 @@ def _read_image(path: Path, channels: int | None) -> np.ndarray:
         if array.ndim == 2:
             array = array[:, :, None]
         if array.ndim != 3:
-            raise ValueError(
-                f"image_folder: {os.fspath(path)!r} has shape {array.shape}, expected H x W or H x W x C"
-            )
+            raise ValueError(f"image_folder: {os.fspath(path)!r} has shape {array.shape}, expected H x W or H x W x C")
         if channels is not None and array.shape[2] != channels:
             if array.shape[2] == 1:
                 array = np.repeat(array, channels, axis=2)

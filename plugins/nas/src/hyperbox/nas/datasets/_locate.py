@@ -24,6 +24,7 @@ def find_file(dataset: str, root: Path, name: str, folders: Sequence[str], suffi
     looked = ", ".join(os.fspath(root / folder) for folder in ("", *folders))
     variants = "|".join(suffix or "''" for suffix in suffixes)
     raise FileNotFoundError(
-        f"{dataset}: file {name!r}" + (f" (suffix {variants})" if len(suffixes) > 1 else "")
+        f"{dataset}: file {name!r}"
+        + (f" (suffix {variants})" if len(suffixes) > 1 else "")
         + f" not found in {looked} (this reader never downloads)"
     )

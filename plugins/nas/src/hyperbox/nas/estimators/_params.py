@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
 from hyperbox.nas.estimators._plain import plain_network
+from torch import nn
 
 
 class ParamsEstimator:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from hyperbox.kernel import find_mutables
+from torch import nn
 
 
 def plain_network(model: nn.Module) -> nn.Module:

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
-
 from hyperbox.kernel import Categorical, Mutator, Subset
+from torch import nn
 
 __all__ = ["DartsMutator"]
 
@@ -56,7 +55,9 @@ class DartsMutator(Mutator):
     def __init__(self, model: Any, *, seed: int | None = None, init_scale: float = 1e-3) -> None:
         super().__init__(model, seed=seed)
         unsupported = {
-            key: domain.describe() for key, domain in self.space.items() if not isinstance(domain, (Categorical, Subset))
+            key: domain.describe()
+            for key, domain in self.space.items()
+            if not isinstance(domain, (Categorical, Subset))
         }
         if unsupported:
             raise ValueError(

@@ -84,7 +84,9 @@ def estimate_costs(
     estimators = {"params": ParamsEstimator, "flops": FlopsEstimator, "latency_ms": LatencyEstimator}
     unknown = [name for name in names if name not in estimators]
     if unknown:
-        raise ValueError(f"constraint {unknown[0]!r}: estimate_costs knows params, flops and latency_ms; pass constraint_fn")
+        raise ValueError(
+            f"constraint {unknown[0]!r}: estimate_costs knows params, flops and latency_ms; pass constraint_fn"
+        )
     if input_shape is None and any(name != "params" for name in names):
         raise ValueError("FLOPs and latency constraints need input_shape (C, H, W of one input)")
     subnet = build_subnet(model, arch)

@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
-
 from hyperbox.nas.spaces import ValueSpace
+from torch import nn
 
 __all__ = ["SearchableOp", "copy_into", "current", "describe", "is_space", "sliced"]
 

@@ -6,12 +6,11 @@ from itertools import cycle
 from typing import Any
 
 import torch
-from torch import nn
-
 from hyperbox.kernel.files import save_state_dict
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
+from torch import nn
 
 CHECKPOINT = "darts.pt"
 
@@ -55,8 +54,12 @@ class DartsTrainer:
         for name, value in (("w_lr", w_lr), ("alpha_lr", alpha_lr)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a number > 0")
-        for name, value in (("w_lr_min", w_lr_min), ("w_momentum", w_momentum), ("w_weight_decay", w_weight_decay),
-                            ("alpha_weight_decay", alpha_weight_decay)):
+        for name, value in (
+            ("w_lr_min", w_lr_min),
+            ("w_momentum", w_momentum),
+            ("w_weight_decay", w_weight_decay),
+            ("alpha_weight_decay", alpha_weight_decay),
+        ):
             check_non_negative(name, value)
         check_non_negative("grad_clip", grad_clip, allow_none=True)
         self.epochs, self.batch_size = epochs, batch_size
