@@ -1,1 +1,19 @@
-"""Hyperbox ADA: augmentation-policy search over Kornia operations."""
+"""Hyperbox ADA: augmentation-policy search over Kornia operations.
+
+Public names are imported on first use, so registering the plugin imports neither torch nor Kornia.
+"""
+
+from hyperbox.kernel.lazy import lazy_exports
+
+__getattr__, __all__ = lazy_exports(
+    __name__,
+    {
+        "AugmentationPolicy": "policy",
+        "PolicySlot": "policy",
+        "PolicyOperation": "ops",
+        "OPERATIONS": "ops",
+        "DEFAULT_OPERATIONS": "ops",
+        "AugmentedNetwork": "augmented_network",
+        "augmented": "augmented_network",
+    },
+)
