@@ -24,11 +24,12 @@ import statistics
 import time
 
 import torch
+from torch import nn
+
 from hyperbox.nas.mutators import DartsMutator
 from hyperbox.networks.darts import PRIMITIVES, DartsNetwork
 from hyperbox.networks.darts.operations import FactorizedReduce, ReLUConvBN, operation
 from hyperbox.networks.darts.search import reduction_layers
-from torch import nn
 
 
 class MixedOp(nn.Module):

@@ -11,6 +11,7 @@ import statistics
 import time
 
 import torch
+
 from hyperbox.nas.demo_space import DigitsCNNSpace
 from hyperbox.nas.mutators import DartsMutator, ENASMutator, EvolutionMutator, GDASMutator, RandomMutator
 from hyperbox.nas.subnet import build_subnet

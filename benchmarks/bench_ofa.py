@@ -24,9 +24,10 @@ import statistics
 import time
 
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.networks.ofa import OFAMobileNetV3
-from torch import nn
 
 
 def timed_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> tuple[float, float]:

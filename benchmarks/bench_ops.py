@@ -26,10 +26,11 @@ import statistics
 import time
 
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.ops import BatchNorm2d, Conv2d, DepthwiseConv2d, Linear
 from hyperbox.nas.spaces import ValueSpace
-from torch import nn
 
 
 def searchable_cnn() -> nn.Sequential:

@@ -19,6 +19,7 @@ from hyperbox.kernel import ConfigError
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.runner import Run
+
 BUDGET = 8
 EXPERIMENT = {
     "name": "toy",
@@ -54,8 +55,12 @@ def environment(site, **extra):
 
 def hbk_process(*args, site, cwd, **extra):
     return subprocess.Popen(
-        [sys.executable, "-m", "hyperbox.kernel.cli", *args], env=environment(site, **extra), cwd=cwd,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "hyperbox.kernel.cli", *args],
+        env=environment(site, **extra),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -78,8 +83,19 @@ def test_two_workers_complete_exactly_the_budget(toy_site, tmp_path, storage_url
     site = toy_site("toy")
     path = write_experiment(tmp_path)
     study_name = f"exact-{tmp_path.name}"
-    result = hbk("run", str(path), "--workers", "2", "--storage", storage_url, "--study", study_name, "-q",
-                 site=site, cwd=tmp_path)
+    result = hbk(
+        "run",
+        str(path),
+        "--workers",
+        "2",
+        "--storage",
+        storage_url,
+        "--study",
+        study_name,
+        "-q",
+        site=site,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     (directory,) = (tmp_path / "runs").iterdir()
     study, records = check_exact_budget(storage_url, study_name, directory / "trials.jsonl")
@@ -102,8 +118,20 @@ def test_a_killed_worker_loses_no_trial(toy_site, tmp_path, storage_url):
     run.ledger.close()
     marker = tmp_path / "sleeping"
     workers = [
-        hbk_process("worker", "--study", study_name, "--run-dir", str(run.directory), "--index", str(index), "-q",
-                    site=site, cwd=tmp_path, HBK_STORAGE=storage_url, TOY_SLEEP_MARKER=str(marker))
+        hbk_process(
+            "worker",
+            "--study",
+            study_name,
+            "--run-dir",
+            str(run.directory),
+            "--index",
+            str(index),
+            "-q",
+            site=site,
+            cwd=tmp_path,
+            HBK_STORAGE=storage_url,
+            TOY_SLEEP_MARKER=str(marker),
+        )
         for index in range(2)
     ]
     deadline = time.monotonic() + 60

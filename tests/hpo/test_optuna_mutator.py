@@ -155,7 +155,9 @@ def test_existing_study_with_other_directions_is_refused_and_left_unchanged(tmp_
     url = sqlite_url(tmp_path)
     search(OptunaMutator(make_space(), seed=0, storage=url, study_name="s"), 2)
     other = OptunaMutator(make_space(), seed=0, storage=url, study_name="s")
-    with pytest.raises(ConfigError, match=r"study 's' exists with directions \['maximize'\], not \['minimize'\]") as error:
+    with pytest.raises(
+        ConfigError, match=r"study 's' exists with directions \['maximize'\], not \['minimize'\]"
+    ) as error:
         other.set_objectives(["loss"], ["minimize"])  # the runner calls it before it creates a run
     assert_one_line(error)
     study = optuna.load_study(study_name="s", storage=url)

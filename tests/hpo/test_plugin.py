@@ -7,7 +7,10 @@ from hyperbox.hpo import plugin
 
 
 def test_entry_point_imports_neither_optuna_nor_torch():
-    code = "import sys, hyperbox.hpo.plugin; print(sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'torch')))"
+    code = (
+        "import sys, hyperbox.hpo.plugin; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('optuna', 'torch')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -18,7 +18,9 @@ def test_tune_lr_on_digits_feeds_the_final_training(hbk, tmp_path):
     assert all(0.0 <= float(r["rank"]) <= 1.0 or float(r["rank"]) == -1.0 for r in rows)
     tuned = yaml.safe_load((run / "tuned.yaml").read_text())
     assert f"learning rate {tuned['trainer']['lr']:.6g}" in result.stdout
-    final = hbk("run", str(run / "tuned.yaml"), "budget.trials=1", "trainer.epochs=1", f"output_dir={tmp_path / 'final'}", "-q")
+    final = hbk(
+        "run", str(run / "tuned.yaml"), "budget.trials=1", "trainer.epochs=1", f"output_dir={tmp_path / 'final'}", "-q"
+    )
     assert final.returncode == 0, final.stderr
     (final_run,) = (tmp_path / "final").iterdir()
     assert yaml.safe_load((final_run / "config.yaml").read_text())["trainer"]["lr"] == tuned["trainer"]["lr"]

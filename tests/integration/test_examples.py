@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.runner import Run
@@ -34,6 +35,7 @@ def test_example_runs_end_to_end(name, tmp_path):
 
 def test_best_weights_load_into_the_exported_subnet(tmp_path):
     import torch
+
     from hyperbox.nas.demo_space import DigitsCNNSpace
     from hyperbox.nas.subnet import build_subnet
 
@@ -70,6 +72,7 @@ def test_joint_nas_and_hpo_searches_architecture_and_training_together(tmp_path)
     assert json.loads((directory / "best_arch.json").read_text()) == best["arch"]
     # the exported weights belong to the architecture alone: hyper-parameters are not modules
     import torch
+
     from hyperbox.nas.demo_space import DigitsCNNSpace
     from hyperbox.nas.subnet import build_subnet
 

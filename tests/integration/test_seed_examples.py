@@ -3,6 +3,7 @@
 
 import torch
 import torch.nn as nn
+
 from hyperbox.kernel import find_mutables
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import yaml
+
 from hyperbox.kernel.files import read_jsonl
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hyperbox-plugin-hillclimb"

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import yaml
+
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.config import apply_overrides, check_arguments
 

@@ -1,6 +1,7 @@
 """Plain hyper-parameters as a search space."""
 
 import pytest
+
 from hyperbox.hpo.mutator import OptunaMutator
 from hyperbox.kernel import Categorical, ConfigError, FloatRange, IntRange, SearchSpace, Subset
 from hyperbox.kernel.hparams import HyperParameters

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.config import Budget, load_experiment
 from hyperbox.kernel.files import read_jsonl

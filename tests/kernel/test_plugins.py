@@ -3,6 +3,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from hyperbox.kernel import PluginError, UnknownComponentError, hookspecs
 from hyperbox.kernel.plugins import PluginLoadWarning, PluginManager
 from hyperbox.kernel.registry import KINDS

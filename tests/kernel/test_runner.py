@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.runner import Run

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from hyperbox.kernel import Categorical, FloatRange, IntRange, SearchSpace, Subset, find_mutables, load_arch, save_arch
 from hyperbox.kernel.testing import ToyMutable, ToySpace
 

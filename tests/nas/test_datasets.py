@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+
 from hyperbox.nas.datasets import DataSplits, cifar10, digits, fashion_mnist, image_folder, mnist, synthetic
 
 torch.set_num_threads(1)

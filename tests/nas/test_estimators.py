@@ -6,6 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas import ops
 from hyperbox.nas.datasets import digits, synthetic
@@ -17,7 +19,6 @@ from hyperbox.nas.estimators import (
     recalibrate_batchnorm,
 )
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
-from torch import nn
 
 torch.set_num_threads(1)
 CONTEXT = SimpleNamespace(device="cpu", seed=0)

@@ -11,6 +11,7 @@ import statistics
 
 import pytest
 import torch
+
 from hyperbox.kernel.space import Categorical, FloatRange, IntRange, SearchSpace, Subset
 from hyperbox.kernel.testing import MutatorTestCase, ToyMutable, ToySpace
 from hyperbox.nas.mutators import ENASMutator, EvolutionMutator

@@ -6,11 +6,12 @@ import collections
 
 import pytest
 import torch
+from torch import nn
+
 from hyperbox.kernel import Categorical, IntRange, Subset
 from hyperbox.kernel.testing import MutatorTestCase, ToyMutable, ToySpace
 from hyperbox.nas.mutators import DartsMutator, GDASMutator, RandomMutator
 from hyperbox.nas.spaces import InputSpace, OperationSpace, ValueSpace
-from torch import nn
 
 torch.set_num_threads(1)
 

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.ops import (
     BatchNorm1d,
@@ -18,7 +20,6 @@ from hyperbox.nas.ops import (
     PlainMultiheadAttention,
 )
 from hyperbox.nas.spaces import ValueSpace
-from torch import nn
 
 
 @pytest.fixture(autouse=True)

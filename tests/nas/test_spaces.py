@@ -6,10 +6,11 @@ import json
 
 import pytest
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace, find_mutables
 from hyperbox.nas.mutators import RandomMutator
 from hyperbox.nas.spaces import InputSpace, OperationSpace, ValueSpace
-from torch import nn
 
 torch.set_num_threads(1)
 

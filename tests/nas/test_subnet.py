@@ -6,11 +6,12 @@ import json
 
 import pytest
 import torch
+from torch import nn
+
 from hyperbox.kernel import find_mutables, save_arch
 from hyperbox.nas.mutators import DartsMutator, RandomMutator
 from hyperbox.nas.spaces import InputSpace, OperationSpace, ValueSpace
 from hyperbox.nas.subnet import FixedValue, SelectInputs, build_subnet
-from torch import nn
 
 torch.set_num_threads(1)
 

@@ -6,6 +6,8 @@ import random
 
 import pytest
 import torch
+from torch import nn
+
 from hyperbox.kernel import Categorical, IntRange, SearchSpace, Subset
 from hyperbox.nas import ops
 from hyperbox.nas.datasets import digits, synthetic
@@ -13,7 +15,6 @@ from hyperbox.nas.mutators import DartsMutator, GDASMutator, RandomMutator
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
 from hyperbox.nas.trainers import DartsTrainer, OneShotTrainer, StandaloneTrainer
 from hyperbox.nas.trainers._sampling import extreme_decision, step_architectures
-from torch import nn
 
 torch.set_num_threads(1)
 

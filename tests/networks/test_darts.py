@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.runner import Run

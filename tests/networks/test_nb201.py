@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.mutators import DartsMutator, EvolutionMutator, GDASMutator, RandomMutator
 from hyperbox.networks.nb201 import OPERATIONS, NB201Network, arch_from_string, arch_to_string

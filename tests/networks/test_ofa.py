@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.datasets import digits
 from hyperbox.networks.ofa import OFAMobileNetV3, OFATrainer
 from hyperbox.networks.ofa._trainer import soft_cross_entropy
-from torch import nn
 
 torch.set_num_threads(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.mutators import EvolutionMutator, RandomMutator
 from hyperbox.networks.vit import VisionTransformerSpace

@@ -1,5 +1,6 @@
-from hyperbox.kernel.testing import MutatorTestCase
 from hyperbox_hillclimb import HillClimbMutator
+
+from hyperbox.kernel.testing import MutatorTestCase
 
 
 class TestHillClimb(MutatorTestCase):

@@ -38,6 +38,7 @@ def run_command(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log or progress bar")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     import attrs
+
     from hyperbox.kernel.config import load_experiment
     from hyperbox.kernel.runner import Run
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import yaml
+
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.registry import Registry
 

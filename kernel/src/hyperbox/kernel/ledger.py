@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 import attrs
+
 from hyperbox.kernel.config import Budget
 
 __all__ = ["Claim", "Ledger", "LocalLedger", "Trial"]

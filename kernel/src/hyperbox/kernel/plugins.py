@@ -16,10 +16,11 @@ from typing import Any
 
 import attrs
 import pluggy
+from importlib_metadata import entry_points
+
 from hyperbox.kernel import hookspecs
 from hyperbox.kernel.errors import PluginError
 from hyperbox.kernel.registry import KINDS, Registry
-from importlib_metadata import entry_points
 
 ENTRY_POINT_GROUP = "hyperbox.plugins"
 #: Internal plugins: built-in components registered through the same hooks.

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
+
 from hyperbox.kernel.errors import PluginError, UnknownComponentError
 
 KINDS = ("spaces", "mutators", "estimators", "trainers", "datasets", "storages", "commands")

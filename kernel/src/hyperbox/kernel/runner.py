@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 import yaml
+
 from hyperbox.kernel.config import Experiment, check_components, parse_experiment
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.events import EventLog

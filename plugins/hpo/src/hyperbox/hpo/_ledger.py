@@ -22,13 +22,13 @@ import optuna
 from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from hyperbox.hpo._heartbeat import Heartbeat
+from hyperbox.hpo._storage import _display_url, open_storage
+from hyperbox.hpo.mutator import OptunaMutator
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.files import locked
 from hyperbox.kernel.ledger import Claim, Trial
 from hyperbox.kernel.runner import trial_seed
-from hyperbox.hpo._heartbeat import Heartbeat
-from hyperbox.hpo._storage import _display_url, open_storage
-from hyperbox.hpo.mutator import OptunaMutator
 
 __all__ = ["OptunaLedger"]
 

@@ -69,6 +69,7 @@ def open_storage(
     except Exception as error:  # SQLAlchemy raises many kinds; all mean "cannot use this storage"
         raise ConfigError(f"storage {_display_url(storage)!r}: cannot open ({_first_line(error)})") from None
 
+
 def open_study(
     storage: optuna.storages.BaseStorage,
     study_name: str | None,

@@ -13,12 +13,12 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import TrialState
 
-from hyperbox.kernel import ConfigError, Mutator
-from hyperbox.kernel.config import DIRECTIONS
 from hyperbox.hpo._components import FINITE_ONLY, SEEDED_ONCE, make_pruner, sampler_factory
 from hyperbox.hpo._encoding import SpaceEncoding
 from hyperbox.hpo._heartbeat import Heartbeat
 from hyperbox.hpo._storage import open_storage, open_study
+from hyperbox.kernel import ConfigError, Mutator
+from hyperbox.kernel.config import DIRECTIONS
 
 __all__ = ["OptunaMutator"]
 
@@ -104,7 +104,9 @@ class OptunaMutator(Mutator):
         self.pruning_metric = pruning_metric
         self._directions = None if directions is None else _checked_directions(directions)
         self._retry_options = {
-            "heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "max_retry": max_retry
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": grace_period,
+            "max_retry": max_retry,
         }
         self._own_storage = storage is None
         self._storage = open_storage(storage, **self._retry_options)
@@ -183,8 +185,9 @@ class OptunaMutator(Mutator):
     def join(self, study: optuna.Study) -> None:
         """Search in ``study``, a run's shared study whose ledger claims, beats and tells each trial:
         :meth:`sample_search` then draws on the trial given to :meth:`use_trial`."""
-        if self._directions is not None and list(self._directions) != [d.name.lower() for d in study.directions]:
-            raise ConfigError(f"directions {list(self._directions)} differ from the study's {[d.name.lower() for d in study.directions]}")
+        studied = [d.name.lower() for d in study.directions]
+        if self._directions is not None and list(self._directions) != studied:
+            raise ConfigError(f"directions {list(self._directions)} differ from the study's {studied}")
         study.sampler = self._make_sampler(self.seed)
         study.pruner = self._pruner
         self._study, self._joined = study, True
@@ -214,7 +217,9 @@ class OptunaMutator(Mutator):
         with warnings.catch_warnings():  # Optuna expects heartbeats from optimize(); we record them ourselves
             warnings.filterwarnings("ignore", "Heartbeat of storage")
             trial = study.ask()
-        heartbeat = None if self._heartbeat_interval is None else Heartbeat(self._storage, trial, self._heartbeat_interval)
+        heartbeat = (
+            None if self._heartbeat_interval is None else Heartbeat(self._storage, trial, self._heartbeat_interval)
+        )
         if trial.number != expected:  # another worker took that number meanwhile
             self._reseed(trial.number)
         return self._draw(trial, heartbeat)

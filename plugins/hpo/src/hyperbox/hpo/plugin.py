@@ -21,4 +21,6 @@ def hyperbox_register_storages(register):
 
 @hookimpl
 def hyperbox_register_commands(register):
-    register("tune-lr", "hyperbox.hpo.tune_lr:tune_lr_command", help="autoHyper: the initial learning rate of an experiment.")
+    register(
+        "tune-lr", "hyperbox.hpo.tune_lr:tune_lr_command", help="autoHyper: the initial learning rate of an experiment."
+    )

@@ -1,4 +1,5 @@
-"""``hbk tune-lr EXPERIMENT``: autoHyper's initial learning rate for an experiment's trainer."""
+"""``hbk tune-lr EXPERIMENT``: autoHyper's initial learning rate for an experiment's trainer, or
+with ``--weight-decay`` its learning rate and weight decay together (the trust-region variant)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hyperbox.kernel.ledger import Trial
 from hyperbox.kernel.runner import Context, Run, trial_seed
 
 TUNED_FILE = "tuned.yaml"
+LABELS = {"lr": "learning rate", "weight_decay": "weight decay"}
 
 
 def tune_lr_command(argv: list[str]) -> int:
@@ -20,26 +22,47 @@ def tune_lr_command(argv: list[str]) -> int:
         prog="hbk tune-lr",
         description="autoHyper: pick the initial learning rate of an experiment's trainer from short "
         "trials of one architecture; writes lrrt.csv and tuned.yaml (the experiment with that rate) "
-        "into a new run directory.",
+        "into a new run directory. With --weight-decay, the trust-region search tunes the learning rate "
+        "and weight decay together and writes lrwd.csv instead of lrrt.csv.",
     )
     parser.add_argument("experiment", help="experiment YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted overrides")
     parser.add_argument("--arch", help="architecture JSON to train (default: the mutator's first proposal)")
     parser.add_argument("--epochs", type=int, default=5, help="epochs of each short trial (default 5)")
+    parser.add_argument(
+        "--weight-decay",
+        action="store_true",
+        help="tune weight decay with the learning rate (trust-region search starting at --min-lr)",
+    )
     parser.add_argument("--min-lr", type=float, default=1e-4)
-    parser.add_argument("--max-lr", type=float, default=0.1)
-    parser.add_argument("--num-split", type=int, default=20, help="points of the log grid per scan")
+    parser.add_argument("--max-lr", type=float, default=0.1, help="top of the first scan (not with --weight-decay)")
+    parser.add_argument(
+        "--num-split", type=int, default=20, help="points of the log grid per scan (not with --weight-decay)"
+    )
     parser.add_argument("--max-trials", type=int, default=60, help="short trials at most")
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
-    args = parser.parse_args(argv)
-    from hyperbox.hpo.autohyper import tune_lr
+    args = parser.parse_intermixed_args(argv)  # options may come between overrides
+    from hyperbox.hpo.autohyper import tune_lr, tune_lr_wd
 
+    # checked before the run directory exists: a bad option leaves nothing behind
+    if not 0 < args.min_lr < args.max_lr:
+        raise ConfigError(f"tune-lr: need 0 < --min-lr < --max-lr, got {args.min_lr} and {args.max_lr}")
+    for option, value, least in (
+        ("--epochs", args.epochs, 1),
+        ("--max-trials", args.max_trials, 1),
+        ("--num-split", args.num_split, 2),
+    ):
+        if value < least:
+            raise ConfigError(f"tune-lr: {option} must be at least {least}, got {value}")
+    tuned_keys = ["lr", "weight_decay"] if args.weight_decay else ["lr"]
     experiment = load_experiment(args.experiment, args.overrides)
-    if "trainer.lr" in experiment.hparams:
-        raise ConfigError(f"{experiment.source}: hparams searches trainer.lr; tune-lr picks one rate instead")
+    for key in tuned_keys:
+        if f"trainer.{key}" in experiment.hparams:
+            raise ConfigError(f"{experiment.source}: hparams searches trainer.{key}; tune-lr picks one value instead")
     run = Run(experiment, console=not args.quiet, progress=False)
     trainer_factory = run.registry.get("trainers", experiment.trainer.name).load()
-    check_arguments(trainer_factory, {"lr": 0.1, "epochs": 1}, f"{experiment.source}: trainer", names_only=True)
+    probe = {"lr": 0.1, "weight_decay": 0.0, "epochs": 1} if args.weight_decay else {"lr": 0.1, "epochs": 1}
+    check_arguments(trainer_factory, probe, f"{experiment.source}: trainer", names_only=True)
     try:
         arch = run.mutator.apply(load_arch(args.arch)) if args.arch else run.mutator.reset()
     except ValueError as error:
@@ -47,24 +70,37 @@ def tune_lr_command(argv: list[str]) -> int:
     arch_json = run.mutator.space.to_json(arch)
     count = 0
 
-    def short_trial(lr: float):
+    def short_trial(lr: float, weight_decay: float | None = None):
         nonlocal count
         trial = Trial(number=count, arch=arch_json, seed=trial_seed(experiment.seed, 0))
         count += 1
-        run.log.info("lr_trial", number=trial.number, lr=lr)
-        trainer = run.trainer_with({"lr": lr, "epochs": args.epochs})
+        values = {"lr": lr} if weight_decay is None else {"lr": lr, "weight_decay": weight_decay}
+        run.log.info("lr_trial", number=trial.number, **values)
+        trainer = run.trainer_with({**values, "epochs": args.epochs})
         return trainer.trial(run.model, arch, run.data, Context(run, trial))
 
     try:
-        lr = tune_lr(
-            short_trial, run.directory, min_lr=args.min_lr, max_lr=args.max_lr,
-            num_split=args.num_split, max_trials=args.max_trials,
-        )
+        if args.weight_decay:
+            chosen = tune_lr_wd(short_trial, run.directory, lr=args.min_lr, max_trials=args.max_trials)
+            record = "lrwd.csv"
+        else:
+            chosen = (
+                tune_lr(
+                    short_trial,
+                    run.directory,
+                    min_lr=args.min_lr,
+                    max_lr=args.max_lr,
+                    num_split=args.num_split,
+                    max_trials=args.max_trials,
+                ),
+            )
+            record = "lrrt.csv"
     finally:
         run.log.close()
     tuned = experiment.to_json()
-    tuned["trainer"]["lr"] = lr
+    tuned["trainer"].update(zip(tuned_keys, chosen))
     write_text(run.directory / TUNED_FILE, yaml.safe_dump(tuned, sort_keys=False))
-    print(f"learning rate {lr:.6g} after {count} short trials")
-    print(f"wrote {run.directory / 'lrrt.csv'} and {run.directory / TUNED_FILE} (hbk run {run.directory / TUNED_FILE})")
+    found = " and ".join(f"{LABELS[key]} {value:.6g}" for key, value in zip(tuned_keys, chosen))
+    print(f"{found} after {count} short trials")
+    print(f"wrote {run.directory / record} and {run.directory / TUNED_FILE} (hbk run {run.directory / TUNED_FILE})")
     return 0

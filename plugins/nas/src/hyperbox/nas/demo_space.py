@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from torch import nn
+
 from hyperbox.nas.ops import BatchNorm2d, Conv2d, DepthwiseConv2d, Linear
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
-from torch import nn
 
 
 class _SeparableBlock(nn.Module):

@@ -25,8 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from hyperbox.kernel import Categorical, Mutable, Subset, load_arch
 from torch import nn
+
+from hyperbox.kernel import Categorical, Mutable, Subset, load_arch
 
 __all__ = ["Mixer", "OperationSpace", "InputSpace", "ValueSpace", "combine", "REDUCTIONS"]
 

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace, load_arch
 from hyperbox.kernel.space import ATTACHED, is_mutable
 from hyperbox.nas.spaces import InputSpace, OperationSpace, ValueSpace, combine
-from torch import nn
 
 __all__ = ["build_subnet", "SelectInputs", "FixedValue"]
 

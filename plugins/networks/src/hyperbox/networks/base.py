@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hyperbox.kernel import SearchSpace, load_arch
 from torch import nn
+
+from hyperbox.kernel import SearchSpace, load_arch
 
 
 class BaseNASNetwork(nn.Module):

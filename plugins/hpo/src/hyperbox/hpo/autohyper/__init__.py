@@ -1,4 +1,5 @@
-"""autoHyper: the initial learning rate from the low-rank structure of briefly trained weights.
+"""autoHyper: the initial learning rate (and, by the trust-region variant, weight decay) from the
+low-rank structure of briefly trained weights.
 
 Torch-free: models are read through ``named_parameters()``.
 """
@@ -6,5 +7,17 @@ Torch-free: models are read through ``named_parameters()``.
 from hyperbox.hpo.autohyper._evbmf import EVBMFResult, evbmf
 from hyperbox.hpo.autohyper._knowledge import knowledge_gain, low_rank_metric
 from hyperbox.hpo.autohyper._search import AutoHyper, AutoHyperResult, tune_lr
+from hyperbox.hpo.autohyper._trust_region import TrustRegionAutoHyper, TrustRegionResult, tune_lr_wd
 
-__all__ = ["AutoHyper", "AutoHyperResult", "EVBMFResult", "evbmf", "knowledge_gain", "low_rank_metric", "tune_lr"]
+__all__ = [
+    "AutoHyper",
+    "AutoHyperResult",
+    "EVBMFResult",
+    "TrustRegionAutoHyper",
+    "TrustRegionResult",
+    "evbmf",
+    "knowledge_gain",
+    "low_rank_metric",
+    "tune_lr",
+    "tune_lr_wd",
+]

@@ -61,9 +61,7 @@ def _estimate_noise_variance(singular: np.ndarray, rows: int, cols: int, alpha: 
     lower = max(singular[first_dropped] ** 2 / (cols * x_bar), float(np.mean(singular[first_dropped:] ** 2)) / cols)
     if lower >= upper:
         return upper
-    result = minimize_scalar(
-        _free_energy, bounds=(lower, upper), args=(singular, cols, alpha, x_bar), method="bounded"
-    )
+    result = minimize_scalar(_free_energy, bounds=(lower, upper), args=(singular, cols, alpha, x_bar), method="bounded")
     return float(result.x)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from hyperbox.nas.datasets._locate import existing_root, find_file
 from hyperbox.nas.datasets._splits import DataSplits, as_float_images, build_splits
 

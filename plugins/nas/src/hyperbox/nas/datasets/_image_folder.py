@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from hyperbox.nas.datasets._locate import existing_root
 from hyperbox.nas.datasets._splits import DataSplits, as_float_images, build_splits
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+
 from hyperbox.nas.datasets._splits import DataSplits, build_splits
 
 

@@ -7,11 +7,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from hyperbox.kernel import find_mutables
 from hyperbox.nas.estimators._batchnorm import recalibrate_batchnorm
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import plain_network
-from torch import nn
 
 _DEFAULT_NAMES = {"val": "accuracy", "test": "test_accuracy", "train": "train_accuracy"}
 

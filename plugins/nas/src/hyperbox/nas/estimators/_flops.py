@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from hyperbox.nas.estimators._plain import plain_network
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from hyperbox.nas.estimators._plain import plain_network
 
 
 def input_shape_of(given: Sequence[int] | None, data: Any) -> tuple[int, ...]:

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._flops import input_shape_of
 from hyperbox.nas.estimators._plain import plain_network
-from torch import nn
 
 
 class LatencyEstimator:

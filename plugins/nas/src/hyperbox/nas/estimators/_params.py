@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperbox.nas.estimators._plain import plain_network
 from torch import nn
+
+from hyperbox.nas.estimators._plain import plain_network
 
 
 class ParamsEstimator:

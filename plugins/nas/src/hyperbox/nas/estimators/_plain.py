@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from hyperbox.kernel import find_mutables
 from torch import nn
+
+from hyperbox.kernel import find_mutables
 
 
 def plain_network(model: nn.Module) -> nn.Module:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from hyperbox.kernel import Categorical, Mutator, Subset
 from torch import nn
+
+from hyperbox.kernel import Categorical, Mutator, Subset
 
 __all__ = ["DartsMutator"]
 

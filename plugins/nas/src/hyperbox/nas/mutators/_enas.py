@@ -29,9 +29,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.kernel.mutator import Mutator
 from hyperbox.kernel.space import Categorical, Domain, FloatRange, IntRange, Subset
-from torch import nn
 
 __all__ = ["ENASController", "ENASMutator", "range_grid"]
 

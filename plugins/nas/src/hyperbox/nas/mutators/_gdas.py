@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.kernel import Categorical, Subset
 from hyperbox.nas.mutators._darts import ABOVE_UNIFORM, DartsMutator
-from torch import nn
 
 __all__ = ["GDASMutator"]
 

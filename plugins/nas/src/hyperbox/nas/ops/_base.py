@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from hyperbox.nas.spaces import ValueSpace
 from torch import nn
+
+from hyperbox.nas.spaces import ValueSpace
 
 __all__ = ["SearchableOp", "copy_into", "current", "describe", "is_space", "sliced"]
 

@@ -6,11 +6,12 @@ from itertools import cycle
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.kernel.files import save_state_dict
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
-from torch import nn
 
 CHECKPOINT = "darts.pt"
 

@@ -6,6 +6,8 @@ import random
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.kernel.files import save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
@@ -18,7 +20,6 @@ from hyperbox.nas.trainers._optim import (
     make_scheduler,
 )
 from hyperbox.nas.trainers._sampling import step_architectures
-from torch import nn
 
 SAMPLINGS = ("uniform", "sandwich")
 CHECKPOINT = "supernet.pt"

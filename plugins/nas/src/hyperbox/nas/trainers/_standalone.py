@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from torch import nn
+
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.trainers._optim import (
@@ -13,7 +15,6 @@ from hyperbox.nas.trainers._optim import (
     make_optimizer,
     make_scheduler,
 )
-from torch import nn
 
 
 class StandaloneTrainer:

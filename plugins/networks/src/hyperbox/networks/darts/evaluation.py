@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.networks.darts.genotypes import Genotype, as_genotype, cell_edges
 from hyperbox.networks.darts.operations import FactorizedReduce, ReLUConvBN, operation
 from hyperbox.networks.darts.search import reduction_layers
-from torch import nn
 
 __all__ = ["DartsEvalNetwork", "AuxiliaryHeadCIFAR", "drop_path"]
 

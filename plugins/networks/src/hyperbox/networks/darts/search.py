@@ -7,12 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.kernel import SearchSpace, load_arch
 from hyperbox.nas.spaces import InputSpace, OperationSpace, combine
 from hyperbox.networks.base import BaseNASNetwork
 from hyperbox.networks.darts.genotypes import Genotype, as_genotype, cell_edges, edge_key
 from hyperbox.networks.darts.operations import PRIMITIVES, FactorizedReduce, ReLUConvBN, operation
-from torch import nn
 
 __all__ = ["DartsNetwork", "NodeInputs", "reduction_layers"]
 

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.nas.spaces import OperationSpace
 from hyperbox.networks.base import BaseNASNetwork
 from hyperbox.networks.nb201.archstring import EDGES, NODES, arch_from_string, arch_to_string, edge_key
 from hyperbox.networks.nb201.operations import OPERATIONS, ResNetBasicBlock, operation
-from torch import nn
 
 __all__ = ["NB201Network", "NB201Cell"]
 

@@ -13,10 +13,11 @@ from itertools import islice
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.kernel import Categorical
 from hyperbox.nas.ops import BatchNorm2d, Conv2d, DepthwiseConv2d
 from hyperbox.nas.spaces import ValueSpace
-from torch import nn
 
 __all__ = ["ACTIVATIONS", "BlockChoices", "ElasticStage", "MBConvBlock", "make_divisible", "middle_channels"]
 

@@ -7,9 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from torch import nn
+
 from hyperbox.networks.base import BaseNASNetwork
 from hyperbox.networks.ofa._blocks import ElasticStage, MBConvBlock, make_divisible
-from torch import nn
 
 __all__ = ["OFAMobileNetV3"]
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.trainers._oneshot import SupernetTrainer
@@ -19,7 +21,6 @@ from hyperbox.nas.trainers._optim import (
     make_scheduler,
 )
 from hyperbox.nas.trainers._sampling import extreme_decision
-from torch import nn
 
 __all__ = ["OFATrainer", "Phase", "soft_cross_entropy"]
 

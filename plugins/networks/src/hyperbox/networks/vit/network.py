@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+
 from hyperbox.nas.ops import Conv2d, LayerNorm, Linear, MultiheadAttention
 from hyperbox.nas.spaces import ValueSpace
 from hyperbox.networks.base import BaseNASNetwork
-from torch import nn
 
 __all__ = ["VisionTransformerSpace"]
 
