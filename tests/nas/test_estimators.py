@@ -146,3 +146,24 @@ def test_bad_estimator_arguments():
 def test_latency_is_a_positive_number_of_milliseconds():
     result = LatencyEstimator(warmup=1, repeats=3)(_plain_cnn(), SimpleNamespace(input_shape=(1, 8, 8)), CONTEXT)
     assert set(result) == {"latency_ms"} and result["latency_ms"] > 0
+
+
+def test_subnets_cut_from_a_trained_supernet_are_recalibrated_by_default():
+    from hyperbox.nas.demo_space import DigitsCNNSpace
+    from hyperbox.nas.trainers import OneShotTrainer
+
+    data = digits()
+    supernet = DigitsCNNSpace()
+    arch = {"stem_width": 0, "stem_kernel": 0, "block1_op": 0, "block_width": 0, "block2_op": 0, "head_width": 0}
+    subnet = OneShotTrainer().trial(supernet, arch, data, CONTEXT)
+    before = subnet.stem[1].running_mean.clone()
+    AccuracyEstimator(calibration_batches=2)(subnet, data, CONTEXT)
+    assert not torch.equal(before, subnet.stem[1].running_mean)  # its own statistics now
+    assert torch.equal(supernet.stem[1].running_mean[: before.numel()], before)  # the supernet's untouched
+
+
+def test_recalibrating_a_supernet_itself_is_an_error():
+    from hyperbox.nas.demo_space import DigitsCNNSpace
+
+    with pytest.raises(ValueError, match="plain subnet"):
+        recalibrate_batchnorm(DigitsCNNSpace(), [], 1, torch.device("cpu"))

@@ -102,3 +102,16 @@ def test_bad_architecture_and_shapes_are_errors() -> None:
                            "blocks.1.num_heads": 0, "blocks.1.mlp_ratio": 0})  # fmt: skip
     with pytest.raises(ValueError, match="patch_size"):
         VisionTransformerSpace(8, 3, 1, 10, embed_dims=[16], depths=[1], num_heads=[2], mlp_ratios=[2])
+
+
+def test_a_network_built_with_mask_is_the_supernets_subnet():
+    settings = dict(image_size=8, patch_size=4, in_channels=1, num_classes=10, embed_dims=(16, 24, 32),
+                    depths=(1, 2), num_heads=(2, 4), mlp_ratios=(2.0, 4.0))
+    supernet = VisionTransformerSpace(**settings)
+    mutator = RandomMutator(supernet, seed=1)
+    for _ in range(4):
+        arch = mutator.space.to_json(mutator.reset())
+        subnet = supernet.build_subnet(arch)
+        fixed = VisionTransformerSpace(**settings, mask=arch).build_subnet(arch)
+        fixed.load_state_dict(subnet.state_dict())  # same names and shapes
+        assert sum(p.numel() for p in fixed.parameters()) == sum(p.numel() for p in subnet.parameters())

@@ -21,8 +21,8 @@ class _SeparableBlock(nn.Module):
 
 
 class DigitsCNNSpace(nn.Module):
-    """A small CNN space: stem width and kernel, two searchable blocks (conv 3x3 / conv 5x5 /
-    separable 3x3) with searchable widths, global pooling and a linear classifier."""
+    """A small CNN space: stem width and kernel, two searchable blocks (separable 3x3 / conv 3x3 /
+    conv 5x5) with searchable widths, global pooling and a linear classifier."""
 
     def __init__(
         self,
@@ -50,11 +50,12 @@ class DigitsCNNSpace(nn.Module):
 
     @staticmethod
     def _block(in_channels, out_channels, key: str) -> nn.Sequential:
+        # Candidates from the cheapest to the largest: the sandwich rule reads that order.
         op = OperationSpace(
             [
+                _SeparableBlock(in_channels, out_channels, 3),
                 Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
                 Conv2d(in_channels, out_channels, 5, padding=2, bias=False),
-                _SeparableBlock(in_channels, out_channels, 3),
             ],
             key=key,
         )

@@ -116,7 +116,8 @@ class OperationSpace(_MixableSpace):
     """Choose one of ``candidates`` (modules taking the same inputs).
 
     Args:
-        candidates: the candidate modules; their class names label the choices.
+        candidates: the candidate modules; their class names label the choices. List them from
+            the smallest to the largest: the one-shot sandwich rule trains the first and the last.
         key: decisions are shared by every mutable with the same key (default: the module path).
         mask: a one-hot list/tensor, a dict ``{key: one-hot}``, a JSON architecture file, or
             ``None`` to leave the choice to a mutator.

@@ -13,7 +13,9 @@ from hyperbox.kernel import SearchSpace, load_arch
 
 class BaseNASNetwork(nn.Module):
     """A searchable network: ``mask=None`` builds the supernet (to be searched), ``mask=arch`` (a
-    dict or an architecture JSON path) builds just that architecture.
+    dict or an architecture JSON path) fixes every decision. Searchable ops then allocate only the
+    chosen sizes (OFA, ViT); choices between whole operations (DARTS, NAS-Bench-201) keep their
+    candidates, and :meth:`build_subnet` gives the minimal plain model in every case.
 
     Subclasses pass ``mask=self.mask`` to every mutable they create (a mutable picks its own key
     from the dict) and call :meth:`check_mask` at the end of ``__init__``, so that keys the

@@ -15,6 +15,7 @@ __getattr__, __all__ = lazy_exports(
         "evaluate": "_accuracy",
         "recalibrate_batchnorm": "_batchnorm",
         "plain_network": "_plain",
+        "mark_shared_statistics": "_plain",
         "resolve_device": "_device",
     },
 )

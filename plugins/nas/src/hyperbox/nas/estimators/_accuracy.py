@@ -9,10 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hyperbox.kernel import find_mutables
 from hyperbox.nas.estimators._batchnorm import recalibrate_batchnorm
 from hyperbox.nas.estimators._device import resolve_device
-from hyperbox.nas.estimators._plain import plain_network
+from hyperbox.nas.estimators._plain import has_shared_statistics, plain_network
 
 _DEFAULT_NAMES = {"val": "accuracy", "test": "test_accuracy", "train": "train_accuracy"}
 
@@ -43,8 +42,8 @@ def evaluate(network: nn.Module, batches: Iterable, device: torch.device) -> tup
 class AccuracyEstimator:
     """Top-1 accuracy (a fraction in [0, 1]) on ``split``.
 
-    With ``recalibrate_bn`` (by default: when ``model`` is a supernet, whose shared statistics
-    belong to no single subnet) every BatchNorm layer's statistics are re-estimated on
+    With ``recalibrate_bn`` (by default: when ``model`` is a supernet or a subnet cut from one
+    without training of its own, whose shared statistics belong to no single subnet) every BatchNorm layer's statistics are re-estimated on
     ``calibration_batches`` training batches before the evaluation, as Once-for-All does for each
     subnet of a supernet (the same training images for every subnet, so subnets compare fairly).
     A supernet handed in is measured through a copy cut to its decisions; a plain model is
@@ -75,7 +74,7 @@ class AccuracyEstimator:
 
     def __call__(self, model: nn.Module, data: Any, context: Any) -> dict[str, float]:
         device = resolve_device(None, context)
-        recalibrate = self.recalibrate_bn if self.recalibrate_bn is not None else bool(find_mutables(model))
+        recalibrate = self.recalibrate_bn if self.recalibrate_bn is not None else has_shared_statistics(model)
         network = plain_network(model).to(device)
         if recalibrate:
             calibration = data.loader("train", self.calibration_batch_size, shuffle=True, seed=0)

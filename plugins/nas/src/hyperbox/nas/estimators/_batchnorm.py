@@ -8,6 +8,8 @@ from itertools import islice
 import torch
 from torch import nn
 
+from hyperbox.kernel import find_mutables
+
 
 def recalibrate_batchnorm(network: nn.Module, batches: Iterable, num_batches: int, device: torch.device) -> int:
     """Re-estimate every BatchNorm layer's running mean and variance on ``num_batches`` of ``batches``.
@@ -17,6 +19,8 @@ def recalibrate_batchnorm(network: nn.Module, batches: Iterable, num_batches: in
     layers switch to training mode, so dropout stays off. The network ends in eval mode.
     Returns the number of batches used.
     """
+    if find_mutables(network):
+        raise ValueError("recalibrate_batchnorm: pass the plain subnet (build_subnet), not the supernet")
     norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
     network.eval()
     if not norms:

@@ -159,6 +159,7 @@ class EvolutionMutator(Mutator):
         self.pending: dict[str, int] = {}
         self.num_asked = 0
         self._best: tuple[float, dict] | None = None
+        self._costs: dict[str, Mapping[str, float]] = {}
 
     @property
     def multi_objective(self) -> bool:
@@ -226,11 +227,15 @@ class EvolutionMutator(Mutator):
     def _feasible(self, arch: Mapping[str, Any]) -> bool:
         if not self.constraints:
             return True
-        arch_json = self.space.to_json(arch)
-        if self.constraint_fn is not None:
-            costs = self.constraint_fn(self.model, arch_json)
-        else:
-            costs = estimate_costs(self.model, arch_json, list(self.constraints), self.input_shape)
+        text = self._text(arch)
+        costs = self._costs.get(text)
+        if costs is None:  # measuring cuts a subnet out of the model: once per architecture
+            arch_json = self.space.to_json(arch)
+            if self.constraint_fn is not None:
+                costs = self.constraint_fn(self.model, arch_json)
+            else:
+                costs = estimate_costs(self.model, arch_json, list(self.constraints), self.input_shape)
+            self._costs[text] = costs
         missing = sorted(set(self.constraints) - set(costs))
         if missing:
             raise ValueError(f"constraint_fn returned no value for constraint(s) {missing}")
@@ -241,17 +246,24 @@ class EvolutionMutator(Mutator):
     def observe(self, arch: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         arch = self.space.validate(arch)
         metrics = dict(metrics)
-        text = self._text(arch)
-        if self.pending.get(text, 0) > 1:
-            self.pending[text] -= 1
-        else:
-            self.pending.pop(text, None)
+        self._settle(arch)
         score = self.score(metrics)
         if self._best is None or score > self._best[0]:
             self._best = (score, arch)
         self.population.append((arch, metrics))
         if len(self.population) > self.population_size:
             self._remove_one()
+
+    def discard(self, arch: Mapping[str, Any], state: str) -> None:
+        """A pruned or failed trial is no longer pending; it does not join the population."""
+        self._settle(self.space.validate(arch))
+
+    def _settle(self, arch: Mapping[str, Any]) -> None:
+        text = self._text(arch)
+        if self.pending.get(text, 0) > 1:
+            self.pending[text] -= 1
+        else:
+            self.pending.pop(text, None)
 
     def _remove_one(self) -> None:
         if not self.multi_objective:

@@ -11,6 +11,7 @@ from torch import nn
 from hyperbox.kernel.files import save_state_dict
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
+from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
 
 CHECKPOINT = "darts.pt"
@@ -194,7 +195,7 @@ class DartsTrainer:
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
         from hyperbox.nas.subnet import build_subnet
 
-        return build_subnet(model, arch).to(resolve_device(self.device, context))
+        return mark_shared_statistics(build_subnet(model, arch)).to(resolve_device(self.device, context))
 
 
 def _gradients(loss: torch.Tensor, tensors: list) -> list[torch.Tensor]:

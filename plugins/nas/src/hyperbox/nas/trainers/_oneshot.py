@@ -12,6 +12,7 @@ from hyperbox.kernel import SearchSpace
 from hyperbox.kernel.files import save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
+from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._optim import (
     check_non_negative,
     check_optimization,
@@ -63,7 +64,7 @@ class SupernetTrainer:
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
         from hyperbox.nas.subnet import build_subnet
 
-        return build_subnet(model, arch).to(resolve_device(self.device, context))
+        return mark_shared_statistics(build_subnet(model, arch)).to(resolve_device(self.device, context))
 
 
 class OneShotTrainer(SupernetTrainer):

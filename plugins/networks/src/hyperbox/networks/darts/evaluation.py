@@ -47,7 +47,8 @@ class EvalCell(nn.Module):
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         for first in range(0, len(self.ops), 2):
             total = 0
-            for op, source in zip(self.ops[first : first + 2], self.sources[first : first + 2]):
+            for index in (first, first + 1):  # a node's two edges (indexing, not slicing the ModuleList)
+                op, source = self.ops[index], self.sources[index]
                 h = op(states[source])
                 # Drop-path spares identity edges, as the reference does.
                 if self.training and drop_prob > 0 and not isinstance(op, nn.Identity):

@@ -9,6 +9,8 @@ and the first ``L`` blocks.
 
 from __future__ import annotations
 
+from itertools import islice
+
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -136,6 +138,9 @@ class VisionTransformerSpace(BaseNASNetwork):
             raise ValueError(
                 f"VisionTransformerSpace: image_size={image_size} is not a multiple of patch_size={patch_size}"
             )
+        # Fixed here, not left to the attention op: a network built with ``mask=`` allocates only the
+        # chosen widths, and its per-head width must still be the supernet's.
+        head_dim = head_dim or max(embed_dims) // max(num_heads)
         self.embed_dim = ValueSpace(list(embed_dims), key="embed_dim", mask=self.mask)
         self.depth = ValueSpace(list(depths), key="depth", mask=self.mask)
         self.patch_embed = Conv2d(in_channels, self.embed_dim, patch_size, stride=patch_size, padding=0)
@@ -155,7 +160,7 @@ class VisionTransformerSpace(BaseNASNetwork):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.tokens(self.patch_embed(images).flatten(2).transpose(1, 2))
-        for block in self.blocks[: _value(self.depth)]:
+        for block in islice(self.blocks, _value(self.depth)):
             x = block(x)
         return self.head(self.norm(x[:, 0]))
 
