@@ -84,3 +84,12 @@ def test_two_objective_search_writes_the_pareto_front(tmp_path):
     summary, _ = _run(EXAMPLES / "digits_two_objectives.yaml", ["budget.trials=4", "trainer.epochs=1"], tmp_path)
     front = summary["pareto_front"]
     assert front and all({"accuracy", "params"} <= set(t["metrics"]) for t in front)
+
+
+def test_hparams_need_a_trainer_that_trains_each_trial(tmp_path):
+    from hyperbox.kernel import ConfigError
+
+    overrides = ["hparams={trainer.lr: [0.05, 0.1]}", f"output_dir={tmp_path}"]
+    with pytest.raises(ConfigError, match="trains once, in its search phase"):
+        Run(load_experiment(EXAMPLES / "digits_oneshot_evolution.yaml", overrides), console=False)
+    assert not any(tmp_path.iterdir())

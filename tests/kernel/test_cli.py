@@ -160,3 +160,28 @@ def test_run_options_may_come_between_the_file_and_the_overrides(toy_site, tmp_p
     assert result.returncode == 0, result.stderr
     (run,) = (tmp_path / "runs").iterdir()
     assert json.loads((run / "summary.json").read_text())["trials"] == 2
+
+
+def test_show_plot_works_on_an_unfinished_run_and_keeps_json_clean(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text(
+        yaml.safe_dump(
+            {
+                "dataset": "toy_data",
+                "space": "toy_space",
+                "mutator": "toy_random",
+                "trainer": "toy_trainer",
+                "estimators": ["toy_score"],
+                "budget": {"trials": 3},
+                "output_dir": str(tmp_path / "runs"),
+            }
+        )
+    )
+    assert hbk("run", str(experiment), "-q", site=site).returncode == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    (run / "summary.json").unlink()  # as if the run had been killed
+    result = hbk("show", str(run), "--json", "--plot", site=site)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["summary"] is None and len(json.loads(result.stdout)["trials"]) == 3
+    assert (run / "history.png").is_file() and "wrote" in result.stderr

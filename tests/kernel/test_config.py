@@ -124,3 +124,8 @@ def test_check_arguments_understands_annotations():
     ]:
         with pytest.raises(ConfigError, match=message):
             check_arguments(factory, bad, "f")
+
+
+def test_hparams_entries_can_be_overridden_whole():
+    data = apply_overrides({**GOOD, "hparams": {"trainer.epochs": [1, 2]}}, ["hparams.trainer.epochs=[2, 3]"], "x")
+    assert data["hparams"] == {"trainer.epochs": [2, 3]}

@@ -26,7 +26,7 @@ def test_lazy_factories_are_imported_only_when_used(toy_site, monkeypatch):
     toy_site("marker")
     registry = PluginManager().registry
     component = registry.get("datasets", "marker_data")
-    assert component.location == "hbk_marker:not_imported_until_used"
+    assert component.target == "hbk_marker:not_imported_until_used"
     with pytest.raises(AttributeError):
         component.load()
 
@@ -121,3 +121,15 @@ def test_every_hook_is_implemented_by_the_toy_plugin_and_exercised(hook):
     tests = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
     event = hook.removeprefix("hyperbox_")
     assert event in tests or hook.startswith("hyperbox_register_")
+
+
+def test_a_plugin_failing_in_registration_keeps_nothing(toy_site):
+    toy_site("toy", "halfway")
+    manager = PluginManager()
+    with pytest.warns(PluginLoadWarning, match="failed halfway"):
+        registry = manager.registry
+    assert manager.plugins["halfway"].status == "broken"
+    assert manager.plugins["halfway"].registers == {}
+    assert "halfway_space" not in registry.names("spaces")
+    assert "halfway_mutator" not in registry.names("mutators")
+    assert "toy_space" in registry.names("spaces")

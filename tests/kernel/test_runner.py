@@ -148,3 +148,34 @@ def test_trainer_hyperparameters_are_searched_with_the_architecture(toy_site, tm
         assert len(reported) == trial["arch"]["trainer.epochs"]  # each trial trained as decided
     assert len({t["arch"]["trainer.epochs"] for t in trials}) > 1
     assert summary["best"]["hparams"] == {"trainer.epochs": summary["best"]["arch"]["trainer.epochs"]}
+
+
+def test_a_diverged_objective_fails_its_trial_and_never_becomes_the_best(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(tmp_path, estimators=[{"name": "toy_score", "scale": float("nan")}])
+    summary = Run(load_experiment(path), console=False).execute()
+    trials = read_jsonl(Path(summary["directory"]) / "trials.jsonl")
+    assert [t["state"] for t in trials] == ["failed"] * 5
+    assert "objective 'accuracy' is nan" in trials[0]["error"]
+    assert summary["best"] is None and summary["status"] == "complete"
+
+
+def test_a_run_that_cannot_start_leaves_no_directory(toy_site, tmp_path):
+    from hyperbox.kernel import ConfigError
+
+    toy_site("toy")
+    path = write_experiment(tmp_path, storage={"url": "toy://{run_dir}", "bogus": 1})
+    with pytest.raises(ConfigError, match="storage"):
+        Run(load_experiment(path), console=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_ties_go_to_the_earlier_trial_in_the_summary_and_the_best_files(toy_site, tmp_path):
+    toy_site("toy")
+    path = write_experiment(tmp_path, space={"name": "toy_space", "width": 1}, budget={"trials": 12})
+    summary = Run(load_experiment(path), console=False).execute()
+    trials = read_jsonl(Path(summary["directory"]) / "trials.jsonl")
+    top = max(t["metrics"]["accuracy"] for t in trials)
+    first = min(t["number"] for t in trials if t["metrics"]["accuracy"] == top)
+    assert summary["best"]["number"] == first
+    assert json.loads((Path(summary["directory"]) / "best_arch.json").read_text()) == trials[first]["arch"]

@@ -11,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.plugins import get_manager
@@ -215,7 +217,7 @@ def show_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     path, summary, trials = _load_run(args.rundir)
     if args.plot:
-        _plot(path, summary, trials)
+        _plot(path, trials)
     if args.json:
         print(json.dumps({"summary": summary, "trials": trials}, indent=2))
         return 0
@@ -241,15 +243,18 @@ def show_command(argv: list[str]) -> int:
     return 0
 
 
-def _plot(path: Path, summary: dict[str, Any] | None, trials: list[dict]) -> None:
+def _plot(path: Path, trials: list[dict]) -> None:
+    """Plots from the trials so far (an unfinished run too); objectives come from config.yaml."""
     from hyperbox.kernel import plots
+    from hyperbox.kernel.config import parse_experiment
 
-    if summary is None:
-        raise HyperboxError(f"{path}: the run has no summary.json yet; finish or resume it first")
-    written = [plots.plot_history(trials, summary["objectives"][0], summary["directions"][0], path / "history.png")]
-    if len(summary["objectives"]) > 1:
-        written.append(plots.plot_pareto_front(trials, summary, path / "pareto_front.png"))
-    print("wrote " + ", ".join(str(p) for p in written))
+    data = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+    experiment = parse_experiment(data, str(path / "config.yaml"))
+    objectives, directions = list(experiment.objectives), list(experiment.directions)
+    written = [plots.plot_history(trials, objectives[0], directions[0], path / "history.png")]
+    if len(objectives) > 1:
+        written.append(plots.plot_pareto_front(trials, objectives, directions, path / "pareto_front.png"))
+    print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)  # stdout may carry --json
 
 
 def export_command(argv: list[str]) -> int:

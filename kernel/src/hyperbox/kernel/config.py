@@ -143,6 +143,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")
+        if parts[0] == "hparams" and len(parts) > 2:
+            parts = ["hparams", ".".join(parts[1:])]  # hparams keys are dotted themselves: hparams.trainer.lr
         node = data
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)

@@ -36,12 +36,6 @@ class EventLog:
     def info(self, event: str, **fields: Any) -> None:
         self._emit("info", event, fields)
 
-    def warning(self, event: str, **fields: Any) -> None:
-        self._emit("warning", event, fields)
-
-    def error(self, event: str, **fields: Any) -> None:
-        self._emit("error", event, fields)
-
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         getattr(self._json, level)(event, **fields)
         if self._console is not None:

@@ -76,6 +76,7 @@ def save_state_dict(path: str | os.PathLike, state_dict: Any) -> None:
 
 
 def load_state_dict(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load`` with ``weights_only=True``: loading a checkpoint never runs code from it."""
     import torch
 
     return torch.load(path, map_location=map_location, weights_only=True)

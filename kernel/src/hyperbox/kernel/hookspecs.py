@@ -103,12 +103,13 @@ def hyperbox_register_storages(register):
 @hookspec
 def hyperbox_run_start(run):
     """A run starts (or resumes). ``run`` is the :class:`hyperbox.kernel.runner.Run`: its
-    ``directory``, ``config`` and ``resumed`` flag."""
+    ``directory``, ``experiment`` (the validated experiment), ``trials`` and ``resumed`` flag."""
 
 
 @hookspec
 def hyperbox_run_end(run, summary):
-    """A run ended (``run`` as in ``hyperbox_run_start``); ``summary`` is the dict written to ``summary.json``."""
+    """A run ended (``run`` as in ``hyperbox_run_start``); ``summary`` is its summary (the run that
+    owns the directory writes it to ``summary.json``; a worker sharing the directory does not)."""
 
 
 @hookspec

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 
 def _pyplot():
@@ -40,12 +39,18 @@ def plot_history(trials: list[dict], objective: str, direction: str, path: Path)
     return path
 
 
-def plot_pareto_front(trials: list[dict], summary: dict[str, Any], path: Path) -> Path:
-    """Complete trials on the first two objectives, the Pareto front highlighted."""
+def plot_pareto_front(trials: list[dict], objectives: list[str], directions: list[str], path: Path) -> Path:
+    """Complete trials on the first two objectives, the Pareto front (of all objectives) highlighted."""
+    from hyperbox.kernel.runner import dominates
+
     plt = _pyplot()
-    x_name, y_name = summary["objectives"][:2]
-    front = {t["number"] for t in summary.get("pareto_front", [])}
+    x_name, y_name = objectives[:2]
     complete = [t for t in trials if t["state"] == "complete"]
+    signed = {
+        t["number"]: [t["metrics"][o] if d == "maximize" else -t["metrics"][o] for o, d in zip(objectives, directions)]
+        for t in complete
+    }
+    front = {n for n, v in signed.items() if not any(dominates(w, v) for w in signed.values())}
     figure, axes = plt.subplots(figsize=(6, 4))
     others = [t for t in complete if t["number"] not in front]
     on_front = sorted((t for t in complete if t["number"] in front), key=lambda t: t["metrics"][x_name])
@@ -63,7 +68,6 @@ def plot_pareto_front(trials: list[dict], summary: dict[str, Any], path: Path) -
         color="tab:red",
         label="Pareto front",
     )
-    directions = summary["directions"]
     axes.set_xlabel(f"{x_name} ({directions[0]})")
     axes.set_ylabel(f"{y_name} ({directions[1]})")
     axes.set_title("Pareto front")

@@ -132,20 +132,25 @@ class PluginManager:
 
     def _call_register_hook(self, kind: str, registry: Registry) -> None:
         caller = getattr(self.pm.hook, f"hyperbox_register_{kind}")
-        # Each implementation is called on its own so that a registration names its plugin.
+        # Each implementation is called on its own so that a registration names its plugin; what it
+        # registers counts only once the hook returns, and a plugin that fails keeps nothing.
         for impl in reversed(caller.get_hookimpls()):
             info = self.plugins[impl.plugin_name]
+            staged: list[tuple[str, Any, str | None]] = []
 
-            def register(name, factory, help=None, _plugin=impl.plugin_name, _kind=kind):
-                registry.register(_kind, name, factory, plugin=_plugin, help=help)
-                self.plugins[_plugin].registers.setdefault(_kind, []).append(name)
+            def register(name, factory, help=None, _staged=staged):
+                _staged.append((name, factory, help))
 
             try:
                 impl.function(register=register)
-            except PluginError:
-                raise
             except Exception as error:
+                registry.remove_plugin(info.name)
+                info.registers.clear()
                 self._mark_broken(info, f"{type(error).__name__} in hyperbox_register_{kind}: {error}")
+                continue
+            for name, factory, help in staged:
+                registry.register(kind, name, factory, plugin=info.name, help=help)
+                info.registers.setdefault(kind, []).append(name)
 
     def infos(self, include_internal: bool = False) -> list[PluginInfo]:
         self.registry  # registration fills ``registers``

@@ -38,12 +38,6 @@ class Component:
         return self._loaded
 
     @property
-    def location(self) -> str:
-        if isinstance(self.target, str):
-            return self.target
-        return f"{self.target.__module__}:{self.target.__qualname__}"
-
-    @property
     def summary(self) -> str:
         """``help`` or the first line of the docstring (the latter only if already imported)."""
         if self.help:
@@ -68,6 +62,12 @@ class Registry:
             )
         self._components[kind][name] = Component(kind, name, factory, plugin, help)
 
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every component ``plugin`` registered (it turned out broken)."""
+        for components in self._components.values():
+            for name in [name for name, c in components.items() if c.plugin == plugin]:
+                del components[name]
+
     def get(self, kind: str, name: str) -> Component:
         components = self._components[kind]
         if name not in components:
@@ -79,13 +79,6 @@ class Registry:
 
     def components(self, kind: str) -> list[Component]:
         return [self._components[kind][name] for name in self.names(kind)]
-
-    def by_plugin(self, plugin: str) -> dict[str, list[str]]:
-        return {
-            kind: sorted(c.name for c in self._components[kind].values() if c.plugin == plugin)
-            for kind in KINDS
-            if any(c.plugin == plugin for c in self._components[kind].values())
-        }
 
 
 def unknown_name_message(what: str, name: Any, known) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 import random
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -168,22 +170,28 @@ class Run:
         factory = None if storage is None else storage_factory(self.registry, storage, experiment.source)
         if factory is not None and RUN_DIR not in storage:
             ledger = self._open_storage(factory, storage)  # a bad storage fails before any directory exists
-        if resume is not None or directory is not None:
-            self.directory = Path(resume if resume is not None else directory)
-        else:
-            self.directory = self._new_directory(stamp)
-        if factory is not None and RUN_DIR in storage:
-            ledger = self._open_storage(factory, storage.replace(RUN_DIR, str(self.directory.resolve())))
-        if ledger is None:
-            history = [Trial(**record) for record in read_jsonl(self.directory / TRIALS_FILE)]
-            ledger = LocalLedger(experiment.budget, history)
-        self.ledger: Ledger = ledger
-        self.log = EventLog(self.directory / EVENTS_FILE, console=console)
-        if not self.resumed and self.owns_directory:
-            write_text(self.directory / CONFIG_FILE, yaml.safe_dump(self.experiment.to_json(), sort_keys=False))
-        self.trials: list[Trial] = []
-        self.ledger.attach(self)
-        self.mutator.bind_run(self.directory)
+        fresh = resume is None and directory is None
+        self.directory = self._new_directory(stamp) if fresh else Path(resume if resume is not None else directory)
+        self.log: EventLog | None = None
+        try:
+            if factory is not None and RUN_DIR in storage:
+                ledger = self._open_storage(factory, storage.replace(RUN_DIR, str(self.directory.resolve())))
+            if ledger is None:
+                history = [Trial(**record) for record in read_jsonl(self.directory / TRIALS_FILE)]
+                ledger = LocalLedger(experiment.budget, history)
+            self.ledger: Ledger = ledger
+            self.log = EventLog(self.directory / EVENTS_FILE, console=console)
+            if not self.resumed and self.owns_directory:
+                write_text(self.directory / CONFIG_FILE, yaml.safe_dump(self.experiment.to_json(), sort_keys=False))
+            self.trials: list[Trial] = []
+            self.ledger.attach(self)
+            self.mutator.bind_run(self.directory)
+        except BaseException:
+            if self.log is not None:
+                self.log.close()
+            if fresh:  # nothing half-written: a run that could not start leaves no directory
+                shutil.rmtree(self.directory, ignore_errors=True)
+            raise
 
     @classmethod
     def resume(cls, directory: str | os.PathLike, **kwargs: Any) -> Run:
@@ -226,6 +234,11 @@ class Run:
             raise ConfigError(f"{experiment.source}: mutator {experiment.mutator.name!r}: {error}") from error
         self.mutator.set_objectives(experiment.objectives, experiment.directions)
         self.trainer = self._component("trainers", experiment.trainer, {}, "trainer")
+        if self.hyperparameters is not None and getattr(self.trainer, "fit", None) is not None:
+            raise ConfigError(
+                f"{experiment.source}: hparams: trainer {experiment.trainer.name!r} trains once, in its search "
+                "phase (fit), so per-trial trainer arguments would change nothing"
+            )
         self.estimators = [
             self._component("estimators", spec, {}, f"estimators[{i}]") for i, spec in enumerate(experiment.estimators)
         ]
@@ -255,7 +268,10 @@ class Run:
 
     def _new_directory(self, stamp: str) -> Path:
         base = Path(self.experiment.output_dir) / f"{self.experiment.name}-{stamp}"
-        base.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"{self.experiment.source}: output_dir {str(base.parent)!r}: {error.strerror}") from None
         for suffix in range(1000):
             directory = base.with_name(base.name + (f"-{suffix}" if suffix else ""))
             try:
@@ -273,9 +289,13 @@ class Run:
             for o, d in zip(self.experiment.objectives, self.experiment.directions)
         ]
 
+    def _rank(self, trial: Trial) -> tuple[float, int]:
+        """Best first objective first; on a tie, the earlier trial."""
+        return self._values(trial.metrics)[0], -trial.number
+
     def best_trial(self) -> Trial | None:
         complete = [t for t in self.trials if t.state == "complete"]
-        return max(complete, key=lambda t: self._values(t.metrics)[0], default=None)
+        return max(complete, key=self._rank, default=None)
 
     def pareto_front(self) -> list[Trial]:
         complete = [t for t in self.trials if t.state == "complete"]
@@ -370,7 +390,11 @@ class Run:
                     f"{self.experiment.source}: objective {missing[0]!r} is not measured; "
                     f"metrics: {', '.join(sorted(trial.metrics)) or '(none)'} (add an estimator)"
                 )
-            trial.state = "complete"
+            diverged = [o for o in self.experiment.objectives if not math.isfinite(trial.metrics[o])]
+            if diverged:  # a diverged trial has no result to rank (as Optuna fails it)
+                trial.state, trial.error = "failed", f"objective {diverged[0]!r} is {trial.metrics[diverged[0]]}"
+            else:
+                trial.state = "complete"
         except TrialPruned:
             trial.state = "pruned"
         except BaseException as error:
@@ -402,7 +426,7 @@ class Run:
             self.mutator.discard(trial.arch, trial.state)
         else:
             self.mutator.observe(trial.arch, trial.metrics)
-            if best is None or self._values(trial.metrics)[0] > self._values(best.metrics)[0]:
+            if best is None or self._rank(trial) > self._rank(best):
                 self._save_best(trial, model)
         self.log.info("trial_end", number=trial.number, state=trial.state, **trial.metrics)
         self.hook.hyperbox_trial_end(run=self, trial=trial)
@@ -412,12 +436,9 @@ class Run:
         turns and write only when no trial they recorded there is better."""
         if not self.owns_directory:
             with locked(self.directory / BEST_LOCK_FILE):
-                score = self._values(trial.metrics)[0]
-                recorded = read_jsonl(self.directory / TRIALS_FILE)
-                if any(
-                    r["state"] == "complete" and r["number"] != trial.number and self._values(r["metrics"])[0] >= score
-                    for r in recorded
-                ):
+                rank = self._rank(trial)
+                recorded = [Trial(**r) for r in read_jsonl(self.directory / TRIALS_FILE)]
+                if any(r.state == "complete" and r.number != trial.number and self._rank(r) > rank for r in recorded):
                     return
                 self._write_best(trial, model)
         else:

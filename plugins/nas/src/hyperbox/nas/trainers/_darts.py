@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperbox.kernel.files import save_state_dict
+from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
@@ -81,7 +81,7 @@ class DartsTrainer:
         alphas = list(mutator.arch_parameters())
         checkpoint = context.state_path(CHECKPOINT)
         if context.resumed and checkpoint.is_file():
-            state = torch.load(checkpoint, map_location=device, weights_only=True)
+            state = load_state_dict(checkpoint, map_location=device)
             model.load_state_dict(state["supernet"])
             with torch.no_grad():
                 for alpha, saved in zip(alphas, state["alphas"]):

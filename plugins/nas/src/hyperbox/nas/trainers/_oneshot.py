@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hyperbox.kernel import SearchSpace
-from hyperbox.kernel.files import save_state_dict
+from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
@@ -45,7 +45,7 @@ class SupernetTrainer:
         model.to(device)
         checkpoint = context.state_path(self.checkpoint_name)
         if context.resumed and checkpoint.is_file():
-            model.load_state_dict(torch.load(checkpoint, map_location=device, weights_only=True))
+            model.load_state_dict(load_state_dict(checkpoint, map_location=device))
             context.log.info("supernet_loaded", path=str(checkpoint))
             return
         space = SearchSpace.of(model)
