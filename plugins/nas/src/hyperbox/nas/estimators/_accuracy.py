@@ -43,9 +43,10 @@ class AccuracyEstimator:
     """Top-1 accuracy (a fraction in [0, 1]) on ``split``.
 
     With ``recalibrate_bn`` (by default: when ``model`` is a supernet or a subnet cut from one
-    without training of its own, whose shared statistics belong to no single subnet) every BatchNorm layer's statistics are re-estimated on
-    ``calibration_batches`` training batches before the evaluation, as Once-for-All does for each
-    subnet of a supernet (the same training images for every subnet, so subnets compare fairly).
+    without training of its own, whose shared statistics belong to no single subnet) every
+    BatchNorm layer's statistics are re-estimated on ``calibration_batches`` training batches
+    before the evaluation, as Once-for-All does for each subnet of a supernet (the same training
+    images for every subnet, so subnets compare fairly).
     A supernet handed in is measured through a copy cut to its decisions; a plain model is
     recalibrated in place. The metric is ``accuracy`` for the val split, ``test_accuracy`` for
     test and ``train_accuracy`` for train, unless ``name`` says otherwise.

@@ -9,10 +9,9 @@ and the first ``L`` blocks.
 
 from __future__ import annotations
 
-from itertools import islice
-
 import os
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import torch
