@@ -288,8 +288,9 @@ def test_the_digits_example_trains_searches_and_writes_the_subnet(tmp_path):
 def test_arch_size_reports_the_subnets_params_and_flops():
     from hyperbox.nas.estimators import FlopsEstimator, ParamsEstimator
 
-    network = OFAMobileNetV3(width_mult=0.25, num_classes=10, kernel_size_list=[3, 5], expand_ratio_list=[2, 4],
-                             depth_list=[1, 2])
+    network = OFAMobileNetV3(
+        width_mult=0.25, num_classes=10, kernel_size_list=[3, 5], expand_ratio_list=[2, 4], depth_list=[1, 2]
+    )
     arch = network.arch_for(kernel_size=3, expand_ratio=2, depth=1)
     size = network.arch_size((3, 32, 32), arch)
     subnet = network.build_subnet(arch)

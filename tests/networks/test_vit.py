@@ -105,8 +105,16 @@ def test_bad_architecture_and_shapes_are_errors() -> None:
 
 
 def test_a_network_built_with_mask_is_the_supernets_subnet():
-    settings = dict(image_size=8, patch_size=4, in_channels=1, num_classes=10, embed_dims=(16, 24, 32),
-                    depths=(1, 2), num_heads=(2, 4), mlp_ratios=(2.0, 4.0))
+    settings = dict(
+        image_size=8,
+        patch_size=4,
+        in_channels=1,
+        num_classes=10,
+        embed_dims=(16, 24, 32),
+        depths=(1, 2),
+        num_heads=(2, 4),
+        mlp_ratios=(2.0, 4.0),
+    )
     supernet = VisionTransformerSpace(**settings)
     mutator = RandomMutator(supernet, seed=1)
     for _ in range(4):
