@@ -214,3 +214,42 @@ def test_darts_needs_a_differentiable_mutator(tmp_path):
     data, model = _toy_darts_problem()
     with pytest.raises(ValueError, match="differentiable mutator"):
         DartsTrainer(epochs=1).fit(model, RandomMutator(model, seed=0), data, _Context(tmp_path))
+
+
+def test_second_order_alpha_gradient_is_the_unrolled_hypergradient():
+    """The finite-difference step of DARTS (eq. 7-8) against the exact gradient of
+    L_val(w - xi * grad_w L_train(w, a), a) with respect to a, by autograd through the virtual step."""
+    from torch.func import functional_call
+
+    torch.manual_seed(0)
+    alpha = torch.randn(2, dtype=torch.double, requires_grad=True)
+
+    class Mixed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 4).double(), nn.Linear(3, 4).double()
+
+        def forward(self, x):
+            weights = torch.softmax(alpha, 0)
+            return weights[0] * self.a(x) + weights[1] * torch.tanh(self.b(x))
+
+    model = Mixed()
+    trainer = DartsTrainer(epochs=1, unrolled=True, w_momentum=0.0, w_weight_decay=3e-4)
+    weights = list(model.parameters())
+    xi = 0.1
+    w_optimizer = torch.optim.SGD(weights, lr=xi, momentum=0.0, weight_decay=3e-4)
+    train = (torch.randn(8, 3, dtype=torch.double), torch.randint(0, 4, (8,)))
+    val = (torch.randn(8, 3, dtype=torch.double), torch.randint(0, 4, (8,)))
+    found = trainer._unrolled_gradients(model, [alpha], weights, w_optimizer, train, val)[0]
+
+    params = dict(model.named_parameters())
+
+    def loss(p, batch):
+        return nn.functional.cross_entropy(functional_call(model, p, (batch[0],)), batch[1])
+
+    grads = torch.autograd.grad(loss(params, train), list(params.values()), create_graph=True)
+    unrolled = {name: w - xi * (g + 3e-4 * w) for (name, w), g in zip(params.items(), grads)}
+    exact = torch.autograd.grad(loss(unrolled, val), alpha)[0]
+    first_order = torch.autograd.grad(loss(params, val), alpha)[0]
+    torch.testing.assert_close(found, exact, rtol=1e-4, atol=1e-8)
+    assert not torch.allclose(first_order, exact, rtol=1e-3, atol=1e-8)  # the second-order term matters here
