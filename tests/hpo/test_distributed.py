@@ -15,6 +15,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from hyperbox.hpo._storage import close_storage
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
@@ -64,8 +65,24 @@ def hbk_process(*args, site, cwd, **extra):
     )
 
 
+_OPENED = []  # the storages tests open, disposed of after each test
+
+
+@pytest.fixture(autouse=True)
+def _dispose_storages():
+    yield
+    while _OPENED:
+        close_storage(_OPENED.pop())
+
+
+def load_study(url, name):
+    storage = optuna.storages.RDBStorage(url)
+    _OPENED.append(storage)
+    return optuna.load_study(study_name=name, storage=storage)
+
+
 def study_states(url, name):
-    study = optuna.load_study(study_name=name, storage=url)
+    study = load_study(url, name)
     return Counter(t.state for t in study.get_trials(deepcopy=False)), study
 
 
@@ -116,6 +133,7 @@ def test_a_killed_worker_loses_no_trial(toy_site, tmp_path, storage_url):
     study_name = f"killed-{tmp_path.name}"
     run = Run(load_experiment(path), console=False, progress=False, study=study_name)  # creates the study
     run.ledger.close()
+    run.log.close()
     marker = tmp_path / "sleeping"
     workers = [
         hbk_process(
@@ -207,7 +225,7 @@ def test_optuna_mutator_keeps_its_study_in_the_run_directory(toy_site, tmp_path)
     path = write_experiment(tmp_path, mutator={"name": "optuna", "sampler": "random"}, budget={"trials": 3})
     summary = Run(load_experiment(path), console=False, progress=False).execute()
     url = f"sqlite:///{Path(summary['directory']) / 'study.db'}"
-    study = optuna.load_study(study_name="hyperbox", storage=url)
+    study = load_study(url, "hyperbox")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
 

@@ -50,7 +50,7 @@ def test_every_sampler_searches_a_toy_space(name, make_space):
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ({"sampler": "tpee"}, "unknown sampler 'tpee'; expected one of tpe, cmaes"),
+        ({"sampler": "tpee"}, "unknown sampler 'tpee'; registered: bruteforce, cmaes"),
         ({"sampler": "tpe", "sampler_args": {"n_startup": 3}}, "sampler 'tpe' takes no argument 'n_startup'"),
         ({"sampler": "random", "sampler_args": {"seed": 3}}, "set the seed on the mutator"),
         ({"pruner": "medain"}, "unknown pruner 'medain'"),

@@ -98,5 +98,6 @@ def test_a_storage_no_plugin_handles_is_a_one_line_error_before_any_directory(to
 def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path):
     toy_site("toy")
     run = Run(load_experiment(write_experiment(tmp_path, storage="toy://resumed")), console=False)
+    run.log.close()  # built, never executed
     with pytest.raises(ConfigError, match="hbk worker"):
         Run.resume(run.directory, console=False)

@@ -98,6 +98,9 @@ class Mutator:
             else:
                 self.discard(arch, state)
 
+    def close(self) -> None:
+        """Release what the search holds (database connections, threads); called when its run ends."""
+
     def export(self) -> dict[str, Any]:
         """The final architecture in JSON form."""
         return self.space.to_json(self.space.validate(self.sample_final()))

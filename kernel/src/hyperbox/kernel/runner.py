@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import math
 import os
 import random
@@ -199,6 +200,10 @@ class Run:
         config = directory / CONFIG_FILE
         if not config.is_file():
             raise ConfigError(f"{directory}: not a run directory (no {CONFIG_FILE})")
+        summary = directory / SUMMARY_FILE
+        kind = json.loads(summary.read_text(encoding="utf-8")).get("kind") if summary.is_file() else None
+        if kind not in (None, "search"):
+            raise ConfigError(f"{directory}: a {kind} directory, not a search to resume")
         data = yaml.safe_load(config.read_text(encoding="utf-8"))
         experiment = parse_experiment(data, str(config))
         return cls(experiment, resume=directory, **kwargs)
@@ -332,6 +337,7 @@ class Run:
             raise
         finally:
             self.ledger.close()
+            self.mutator.close()
             if progress is not None:
                 progress.close()
             summary = self._end(status, previous_s + time.monotonic() - started)
@@ -344,6 +350,7 @@ class Run:
             self._learn(self.ledger.others())
         finally:
             self.ledger.close()
+            self.mutator.close()
         self.trials.sort(key=lambda t: t.number)
         return self._end(status, duration_s)
 

@@ -16,6 +16,16 @@ import optuna
 from optuna.exceptions import ExperimentalWarning
 
 from hyperbox.kernel import ConfigError
+from hyperbox.kernel.registry import unknown_name_message
+
+
+class GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler without its stop: once the grid is exhausted it calls ``study.stop()``,
+    which raises outside ``Study.optimize``; the kernel's budget ends an ask/tell search."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        """Nothing to do: the grid cell is recorded on the trial when it is created."""
+
 
 SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -23,15 +33,16 @@ SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "gp": optuna.samplers.GPSampler,
     "qmc": optuna.samplers.QMCSampler,
     "random": optuna.samplers.RandomSampler,
-    "grid": optuna.samplers.GridSampler,
+    "grid": GridSampler,
     "nsga2": optuna.samplers.NSGAIISampler,
     "nsga3": optuna.samplers.NSGAIIISampler,
     "bruteforce": optuna.samplers.BruteForceSampler,
 }
 
 #: Samplers whose randomness must come from one seed for the whole study (QMC scrambles its
-#: sequence with it); the others are re-seeded per trial number (see ``OptunaMutator``).
-SEEDED_ONCE = frozenset({"qmc"})
+#: sequence with it, grid shuffles its cells: a cell is a trial number's place in that order);
+#: the others are re-seeded per trial number (see ``OptunaMutator``).
+SEEDED_ONCE = frozenset({"qmc", "grid"})
 
 #: Samplers that need every parameter to take finitely many values.
 FINITE_ONLY = frozenset({"grid", "bruteforce"})
@@ -46,12 +57,6 @@ PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
     "patient": optuna.pruners.PatientPruner,
     "threshold": optuna.pruners.ThresholdPruner,
 }
-
-
-def _unknown(what: str, name: Any, known: Mapping[str, Any]) -> ConfigError:
-    message = f"unknown {what} {name!r}; expected one of {', '.join(known)}"
-    close = difflib.get_close_matches(str(name), list(known), n=1)
-    return ConfigError(message + (f" (did you mean {close[0]!r}?)" if close else ""))
 
 
 def _check_arguments(what: str, name: str, factory: Callable, args: Mapping[str, Any], reserved: tuple) -> None:
@@ -76,7 +81,7 @@ def _build(factory: Callable, what: str, name: str, args: Mapping[str, Any]) -> 
 def sampler_factory(name: str, args: Mapping[str, Any] | None) -> Callable[[int | None], optuna.samplers.BaseSampler]:
     """A checked ``seed -> sampler`` function for the sampler called ``name``."""
     if name not in SAMPLERS:
-        raise _unknown("sampler", name, SAMPLERS)
+        raise ConfigError(unknown_name_message("sampler", name, SAMPLERS))
     args = dict(args or {})
     if "seed" in args:
         raise ConfigError(f"sampler {name!r}: set the seed on the mutator (seed=...), not in sampler_args")
@@ -93,7 +98,7 @@ def sampler_factory(name: str, args: Mapping[str, Any] | None) -> Callable[[int 
 def make_pruner(name: str, args: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
     """The pruner called ``name``; ``patient`` takes ``wrapped_pruner`` as a pruner name."""
     if name not in PRUNERS:
-        raise _unknown("pruner", name, PRUNERS)
+        raise ConfigError(unknown_name_message("pruner", name, PRUNERS))
     args = dict(args or {})
     factory = PRUNERS[name]
     _check_arguments("pruner", name, factory, args, reserved=("self",))

@@ -13,6 +13,7 @@ attributes, so that every worker (and ``optuna-dashboard``) sees every worker's 
 from __future__ import annotations
 
 import json
+import os
 import time
 import warnings
 from contextlib import nullcontext
@@ -23,8 +24,8 @@ from optuna.exceptions import ExperimentalWarning, UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from hyperbox.hpo._heartbeat import Heartbeat
-from hyperbox.hpo._storage import _display_url, open_storage
-from hyperbox.hpo.mutator import OptunaMutator
+from hyperbox.hpo._storage import _display_url, close_storage, open_storage
+from hyperbox.hpo.mutator import END_STATES, OptunaMutator
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.files import locked
 from hyperbox.kernel.ledger import Claim, Trial
@@ -38,7 +39,6 @@ DEADLINE_ATTR = "hyperbox:deadline"  # study: end of a ``budget.seconds`` (Unix 
 ARCH_ATTR = "hyperbox:arch"  # trial: the architecture (JSON), copied to a retry
 RECORD_ATTR = "hyperbox:trial"  # trial: the kernel's record of the finished trial (JSON)
 
-_END_STATES = {"pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -70,12 +70,27 @@ class OptunaLedger:
         self.url = url
         self.poll_interval = poll_interval
         if experiment is None:
-            found = self._join(open_storage(url), study)
-            settings = found.user_attrs[HEARTBEAT_ATTR]
-            self.study = optuna.load_study(study_name=found.study_name, storage=open_storage(url, **settings))
+            _check_sqlite_file(url)  # joining never creates a database: a missing file is a typo
+            probe = open_storage(url)
+            try:  # the study's heartbeat settings come first: the storage applies them
+                found = self._join(probe, study)
+                name, settings = found.study_name, found.user_attrs[HEARTBEAT_ATTR]
+            finally:
+                close_storage(probe)
+            storage = open_storage(url, **settings)
+            try:
+                self.study = optuna.load_study(study_name=name, storage=storage)
+            except BaseException:
+                close_storage(storage)
+                raise
         else:
             settings = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "max_retry": max_retry}
-            self.study = self._create(open_storage(url, **settings), study, experiment, settings)
+            storage = open_storage(url, **settings)
+            try:
+                self.study = self._create(storage, study, experiment, settings)
+            except BaseException:
+                close_storage(storage)
+                raise
         self.experiment: dict[str, Any] = json.loads(self.study.user_attrs[EXPERIMENT_ATTR])
         self._storage = self.study._storage  # the storage API claims and heartbeats go through
         self._study_id = self.study._study_id
@@ -185,7 +200,7 @@ class OptunaLedger:
             values = [float(trial.metrics[o]) for o in self._objectives]
             self.study.tell(running.number, values, skip_if_finished=True)
         else:
-            self.study.tell(running.number, state=_END_STATES[trial.state], skip_if_finished=True)
+            self.study.tell(running.number, state=END_STATES[trial.state], skip_if_finished=True)
 
     def others(self) -> list[Trial]:
         found = []
@@ -204,8 +219,10 @@ class OptunaLedger:
         return found
 
     def close(self) -> None:
-        """Stop the heartbeat: a trial interrupted mid-run goes stale and is retried elsewhere."""
+        """Stop the heartbeat (a trial interrupted mid-run goes stale and is retried elsewhere) and
+        release the storage's database connections."""
         self._stop_heartbeat()
+        close_storage(self._storage)
 
     def _stop_heartbeat(self) -> None:
         if self._heartbeat is not None:
@@ -213,12 +230,27 @@ class OptunaLedger:
             self._heartbeat = None
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (None for another database, or SQLite in memory)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy reads: open_storage reports it
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def _check_sqlite_file(url: str) -> None:
+    database = _sqlite_file(url)
+    if database is not None and not os.path.isfile(database):
+        raise ConfigError(f"storage {_display_url(url)!r}: no database file {database} (nothing to join)")
+
+
 def _sqlite_claim_lock(url: str) -> str | None:
     """The lock file next to a SQLite database: SQLite ignores Optuna's row lock (``SELECT ... FOR
     UPDATE``), so two processes could both switch one WAITING trial to RUNNING."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return f"{parsed.database}.claim.lock"
+    database = _sqlite_file(url)
+    return None if database is None else f"{database}.claim.lock"

@@ -70,6 +70,17 @@ def open_storage(
         raise ConfigError(f"storage {_display_url(storage)!r}: cannot open ({_first_line(error)})") from None
 
 
+def close_storage(storage: optuna.storages.BaseStorage) -> None:
+    """Release a database storage's connections (its SQLAlchemy engine); other storages hold none.
+
+    A study's storage is Optuna's cache around the database storage; both are accepted.
+    """
+    storage = getattr(storage, "_backend", storage)
+    if isinstance(storage, optuna.storages.RDBStorage):
+        storage.remove_session()
+        storage.engine.dispose()
+
+
 def open_study(
     storage: optuna.storages.BaseStorage,
     study_name: str | None,

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from hyperbox.hpo._components import FINITE_ONLY, SEEDED_ONCE, make_pruner, sampler_factory
 from hyperbox.hpo._encoding import SpaceEncoding
 from hyperbox.hpo._heartbeat import Heartbeat
-from hyperbox.hpo._storage import open_storage, open_study
+from hyperbox.hpo._storage import close_storage, open_storage, open_study
 from hyperbox.kernel import ConfigError, Mutator
 from hyperbox.kernel.config import DIRECTIONS
 
@@ -27,8 +27,10 @@ DEFAULT_STUDY_NAME = "hyperbox"
 #: The study's file in the run directory when the mutator is given no storage.
 STUDY_FILE = "study.db"
 
-_END_STATES = {"pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
-_TRIAL_STATES = {"complete": TrialState.COMPLETE, **_END_STATES}
+#: The Optuna state of a trial the kernel ended without a result (also used by the shared ledger).
+END_STATES = {"pruned": TrialState.PRUNED, "failed": TrialState.FAIL}
+_TRIAL_STATES = {"complete": TrialState.COMPLETE, **END_STATES}
+_UNFINISHED = (TrialState.RUNNING, TrialState.WAITING)
 
 # Hyperbox logs trials itself; Optuna's per-study INFO lines would duplicate them.
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -45,10 +47,12 @@ class OptunaMutator(Mutator):
     Args:
         model: the model (or any container of mutables) to search.
         seed: makes the search reproducible. The sampler is rebuilt with a seed derived from the
-            seed and the trial number before each trial, so a trial's suggestion depends only on
-            the seed and the trials before it: a resumed search continues exactly, and workers
-            sharing a study never draw the same random suggestion. (QMC keeps one seed: it
-            scrambles its whole sequence with it.)
+            seed and the trial number before each trial (the kernel's trial number in a study of
+            its own, the study's in a shared one), so a trial's suggestion depends only on the
+            seed and the trials before it: a resumed search continues exactly, and workers
+            sharing a study never draw the same random suggestion. (QMC and grid keep one seed:
+            it scrambles QMC's sequence and orders grid's cells.) On resume, the trial a killed
+            run left unfinished in its own study is failed (see :meth:`bind_run`).
         sampler: ``tpe``, ``cmaes``, ``gp``, ``qmc``, ``random``, ``grid``, ``nsga2``, ``nsga3`` or
             ``bruteforce``; ``sampler_args`` are the sampler's keyword arguments. ``grid`` searches
             every value of the finite keys; give float keys their values with
@@ -110,6 +114,7 @@ class OptunaMutator(Mutator):
         }
         self._own_storage = storage is None
         self._storage = open_storage(storage, **self._retry_options)
+        self._opened_storage = isinstance(storage, str)  # a storage we created, and so dispose of
         self._heartbeat_interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
         self.study_name = DEFAULT_STUDY_NAME if study_name is None and storage is not None else study_name
         self.load_if_exists = load_if_exists
@@ -118,6 +123,9 @@ class OptunaMutator(Mutator):
         #: set by :meth:`join`: a run's ledger owns the trials (claims, heartbeats, results)
         self._joined = False
         self._claimed: optuna.trial.FrozenTrial | None = None
+        #: the kernel's trial sequence: trials asked for so far, the restored history included; it
+        #: seeds the sampler of a study of our own, whose Optuna numbers a killed trial shifts
+        self._asked = 0
 
     # -- configuration ----------------------------------------------------------------------------
     def _complete_sampler_args(self, sampler: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -174,13 +182,30 @@ class OptunaMutator(Mutator):
 
     def bind_run(self, directory: Any) -> None:
         """Without a storage of its own (and outside a shared study) the study lives in the run
-        directory (``study.db``), so that a resumed run and ``optuna-dashboard`` find it."""
+        directory (``study.db``), so that a resumed run and ``optuna-dashboard`` find it.
+
+        Only this run uses that study, so it needs no heartbeats: the trial a killed run left
+        RUNNING is failed here, without a retry (the resumed run redoes it under its own number).
+        """
         if not self._own_storage or self._joined:
             return
-        self._storage = open_storage(f"sqlite:///{Path(directory).resolve() / STUDY_FILE}", **self._retry_options)
-        self._heartbeat_interval = self._storage.get_heartbeat_interval()
+        self.close()  # the in-memory study opened before the run directory existed
+        self._storage = open_storage(f"sqlite:///{Path(directory).resolve() / STUDY_FILE}")
+        self._opened_storage = True
+        self._heartbeat_interval = None
         self.study_name = self.study_name or DEFAULT_STUDY_NAME
         self._study = self._open_study()
+        _fail_abandoned(self._study)
+
+    def close(self) -> None:
+        """Stop the running trials' heartbeats and release the storage's database connections
+        (for a storage this mutator opened from a URL or in the run directory)."""
+        for _, _, heartbeat in self._running:
+            if heartbeat is not None:
+                heartbeat.stop()
+        self._running.clear()
+        if self._opened_storage:
+            close_storage(self._storage)
 
     def join(self, study: optuna.Study) -> None:
         """Search in ``study``, a run's shared study whose ledger claims, beats and tells each trial:
@@ -190,7 +215,9 @@ class OptunaMutator(Mutator):
             raise ConfigError(f"directions {list(self._directions)} differ from the study's {studied}")
         study.sampler = self._make_sampler(self.seed)
         study.pruner = self._pruner
-        self._study, self._joined = study, True
+        self.close()  # the study of its own it opened before joining is not used
+        self._study, self._joined, self._storage, self._opened_storage = study, True, study._storage, False
+        self._heartbeat_interval = None  # the ledger beats for the claimed trials
 
     def use_trial(self, trial: optuna.trial.FrozenTrial) -> None:
         """The next :meth:`sample_search` draws its parameters on ``trial`` (claimed by the run's
@@ -212,7 +239,10 @@ class OptunaMutator(Mutator):
             with warnings.catch_warnings():  # experimental in Optuna, and how killed workers are recovered
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # a dead worker's trial is failed and queued again
-        expected = len(study.get_trials(deepcopy=False))
+        number, self._asked = self._asked, self._asked + 1
+        # a study of our own follows the kernel's trial numbers; a shared one its own, so that
+        # mutators sharing it never draw with the same seed
+        expected = number if self._own_storage else len(study.get_trials(deepcopy=False))
         self._reseed(expected)  # grid draws its cell when the trial is created
         with warnings.catch_warnings():  # Optuna expects heartbeats from optimize(); we record them ourselves
             warnings.filterwarnings("ignore", "Heartbeat of storage")
@@ -220,7 +250,7 @@ class OptunaMutator(Mutator):
         heartbeat = (
             None if self._heartbeat_interval is None else Heartbeat(self._storage, trial, self._heartbeat_interval)
         )
-        if trial.number != expected:  # another worker took that number meanwhile
+        if not self._own_storage and trial.number != expected:  # another worker took that number meanwhile
             self._reseed(trial.number)
         return self._draw(trial, heartbeat)
 
@@ -277,12 +307,18 @@ class OptunaMutator(Mutator):
         """
         trial = self._take_running(arch, remove=True)
         if trial is not None and not self._joined:
-            self.study.tell(trial, state=_END_STATES[state])
+            self.study.tell(trial, state=END_STATES[state])
 
     def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float], str]]) -> None:
-        """Replay ``history`` into an empty study; a persistent study already holds its trials."""
+        """Replay ``history`` into an empty study; a persistent study already holds its trials.
+
+        The next trial is then the kernel's trial ``len(history)``, whatever Optuna numbers it.
+        """
         study = self.study
-        if self._joined or study.get_trials(deepcopy=False):
+        if self._joined:
+            return
+        self._asked = len(history)
+        if study.get_trials(deepcopy=False):
             return
         for arch, metrics, state in history:
             values = [float(metrics[o]) for o in self.objectives] if state == "complete" else None
@@ -301,6 +337,20 @@ class OptunaMutator(Mutator):
         if len(study.directions) > 1 or not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             return super().sample_final()
         return self.encoding.decode(study.best_trial.params)
+
+
+def _fail_abandoned(study: optuna.Study) -> None:
+    """Fail, without a retry, the trials a killed process left unfinished in its own study (the
+    RUNNING one, and any retry queued by an older version that recorded heartbeats there).
+
+    Grid marks its cell on the trial; an abandoned cell must be drawn again, so the trial is
+    first taken out of the grid (a finished trial's attributes cannot change).
+    """
+    storage = study._storage
+    for trial in storage.get_all_trials(study._study_id, deepcopy=False, states=_UNFINISHED):
+        if "grid_id" in trial.system_attrs:
+            storage.set_trial_system_attr(trial._trial_id, "search_space", {})
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
 
 
 def _checked_directions(directions: Sequence[str]) -> tuple[str, ...]:

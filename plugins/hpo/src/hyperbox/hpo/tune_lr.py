@@ -4,17 +4,22 @@ with ``--weight-decay`` its learning rate and weight decay together (the trust-r
 from __future__ import annotations
 
 import argparse
+import shutil
+import time
 
 import yaml
 
 from hyperbox.kernel import ConfigError, load_arch
 from hyperbox.kernel.config import check_arguments, load_experiment
-from hyperbox.kernel.files import write_text
+from hyperbox.kernel.files import append_jsonl, write_json, write_text
 from hyperbox.kernel.ledger import Trial
-from hyperbox.kernel.runner import Context, Run, trial_seed
+from hyperbox.kernel.plugins import get_manager
+from hyperbox.kernel.runner import SUMMARY_FILE, TRIALS_FILE, Context, Run, trial_seed
 
 TUNED_FILE = "tuned.yaml"
 LABELS = {"lr": "learning rate", "weight_decay": "weight decay"}
+#: ``summary.json``'s ``kind``: the directory holds a tune-lr search, not a run to resume.
+KIND = "tune-lr"
 
 
 def tune_lr_command(argv: list[str]) -> int:
@@ -59,16 +64,25 @@ def tune_lr_command(argv: list[str]) -> int:
     for key in tuned_keys:
         if f"trainer.{key}" in experiment.hparams:
             raise ConfigError(f"{experiment.source}: hparams searches trainer.{key}; tune-lr picks one value instead")
-    run = Run(experiment, console=not args.quiet, progress=False)
-    trainer_factory = run.registry.get("trainers", experiment.trainer.name).load()
+    trainer_factory = get_manager().registry.get("trainers", experiment.trainer.name).load()
     probe = {"lr": 0.1, "weight_decay": 0.0, "epochs": 1} if args.weight_decay else {"lr": 0.1, "epochs": 1}
     check_arguments(trainer_factory, probe, f"{experiment.source}: trainer", names_only=True)
     try:
-        arch = run.mutator.apply(load_arch(args.arch)) if args.arch else run.mutator.reset()
+        given_arch = load_arch(args.arch) if args.arch else None
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    run = Run(experiment, console=not args.quiet, progress=False)
+    try:  # the architecture is checked against the space, which the run builds
+        arch = run.mutator.apply(given_arch) if given_arch is not None else run.mutator.reset()
+    except ValueError as error:
+        _remove(run)
+        raise ConfigError(f"--arch {args.arch}: {error}") from None
+    except BaseException:
+        _remove(run)
+        raise
     arch_json = run.mutator.space.to_json(arch)
     count = 0
+    started = time.monotonic()
 
     def short_trial(lr: float, weight_decay: float | None = None):
         nonlocal count
@@ -77,7 +91,12 @@ def tune_lr_command(argv: list[str]) -> int:
         values = {"lr": lr} if weight_decay is None else {"lr": lr, "weight_decay": weight_decay}
         run.log.info("lr_trial", number=trial.number, **values)
         trainer = run.trainer_with({**values, "epochs": args.epochs})
-        return trainer.trial(run.model, arch, run.data, Context(run, trial))
+        begin = time.monotonic()
+        trained = trainer.trial(run.model, arch, run.data, Context(run, trial))
+        trial.state, trial.duration_s = "complete", time.monotonic() - begin
+        trial.metrics = {key: float(value) for key, value in values.items()}
+        append_jsonl(run.directory / TRIALS_FILE, trial.to_json())  # hbk show lists the short trials
+        return trained
 
     try:
         if args.weight_decay:
@@ -95,12 +114,42 @@ def tune_lr_command(argv: list[str]) -> int:
                 ),
             )
             record = "lrrt.csv"
+    except BaseException:
+        if not (run.directory / TRIALS_FILE).exists():  # no short trial finished: nothing worth keeping
+            _remove(run)
+        raise
     finally:
         run.log.close()
+        run.mutator.close()
     tuned = experiment.to_json()
     tuned["trainer"].update(zip(tuned_keys, chosen))
     write_text(run.directory / TUNED_FILE, yaml.safe_dump(tuned, sort_keys=False))
+    summary = {
+        "name": experiment.name,
+        "directory": str(run.directory),
+        "status": "complete",
+        "kind": KIND,  # a finished tune-lr search: nothing to resume
+        "objectives": list(experiment.objectives),
+        "directions": list(experiment.directions),
+        "trials": count,
+        "complete": count,
+        "pruned": 0,
+        "failed": 0,
+        "duration_s": round(time.monotonic() - started, 3),
+        "best": None,  # short trials are scored by their rank, not the experiment's objectives
+        "arch": arch_json,
+        **dict(zip(tuned_keys, (float(value) for value in chosen))),
+        "tuned": str(run.directory / TUNED_FILE),
+        "record": str(run.directory / record),
+    }
+    write_json(run.directory / SUMMARY_FILE, summary)
     found = " and ".join(f"{LABELS[key]} {value:.6g}" for key, value in zip(tuned_keys, chosen))
     print(f"{found} after {count} short trials")
     print(f"wrote {run.directory / record} and {run.directory / TUNED_FILE} (hbk run {run.directory / TUNED_FILE})")
     return 0
+
+
+def _remove(run: Run) -> None:
+    """Remove the run directory that a tune-lr failing before its first short trial created."""
+    run.log.close()
+    shutil.rmtree(run.directory, ignore_errors=True)

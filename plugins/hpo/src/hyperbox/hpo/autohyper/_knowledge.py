@@ -10,13 +10,14 @@ carries information.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from hyperbox.hpo.autohyper._evbmf import evbmf
 
-__all__ = ["knowledge_gain", "low_rank_metric"]
+__all__ = ["knowledge_gain", "low_rank_metric", "score_trained"]
 
 
 def _unfoldings(weight: np.ndarray) -> list[np.ndarray]:
@@ -57,3 +58,11 @@ def low_rank_metric(model: Any) -> float:
     if not gains:
         raise ValueError("the model has no convolution or linear weights to measure")
     return float(np.mean(np.isclose(gains, 0.0)))
+
+
+def score_trained(trained: Any, metric: Callable[[Any], float] = low_rank_metric) -> float:
+    """The score of a short trial's result: ``metric`` of the trained model, or its mean over the
+    epoch snapshots when the trial returns several models."""
+    if hasattr(trained, "named_parameters") or not isinstance(trained, Iterable):
+        return float(metric(trained))
+    return float(np.mean([metric(model) for model in trained]))

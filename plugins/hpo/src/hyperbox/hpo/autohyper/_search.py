@@ -20,13 +20,13 @@ The result is the top of the final range. Every trial is a row ``lr,rank,msg`` o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from hyperbox.hpo.autohyper._knowledge import low_rank_metric
+from hyperbox.hpo.autohyper._knowledge import low_rank_metric, score_trained
 from hyperbox.kernel.files import write_text
 
 __all__ = ["AutoHyper", "AutoHyperResult", "tune_lr"]
@@ -86,10 +86,7 @@ class AutoHyper:
 
     def rank(self, lr: float) -> float:
         """Train at ``lr`` and score the result."""
-        trained = self.train_fn(lr)
-        if hasattr(trained, "named_parameters") or not isinstance(trained, Iterable):
-            return float(self.metric(trained))
-        return float(np.mean([self.metric(model) for model in trained]))
+        return score_trained(self.train_fn(lr), self.metric)
 
     def _record(self, lr: float, rank: float, msg: str) -> None:
         self.history.append((float(lr), float(rank), msg))

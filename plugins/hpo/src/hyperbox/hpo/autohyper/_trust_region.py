@@ -38,13 +38,13 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from hyperbox.hpo.autohyper._knowledge import low_rank_metric
+from hyperbox.hpo.autohyper._knowledge import low_rank_metric, score_trained
 from hyperbox.kernel.files import write_text
 
 __all__ = ["TrustRegionAutoHyper", "TrustRegionResult", "tune_lr_wd"]
@@ -138,10 +138,7 @@ class TrustRegionAutoHyper:
 
     def rank(self, lr: float, weight_decay: float) -> float:
         """Train at ``(lr, weight_decay)`` and score the result (averaged over epoch snapshots)."""
-        trained = self.train_fn(lr, weight_decay)
-        if hasattr(trained, "named_parameters") or not isinstance(trained, Iterable):
-            return float(self.metric(trained))
-        return float(np.mean([self.metric(model) for model in trained]))
+        return score_trained(self.train_fn(lr, weight_decay), self.metric)
 
     def _record(self, point: np.ndarray, rank: float, msg: str) -> None:
         lr, weight_decay = _values(point)
