@@ -129,3 +129,19 @@ def test_check_arguments_understands_annotations():
 def test_hparams_entries_can_be_overridden_whole():
     data = apply_overrides({**GOOD, "hparams": {"trainer.epochs": [1, 2]}}, ["hparams.trainer.epochs=[2, 3]"], "x")
     assert data["hparams"] == {"trainer.epochs": [2, 3]}
+
+
+@pytest.mark.parametrize(
+    "spec, fragments",
+    [
+        ({"type": "float", "low": 1, "high": 2}, ["hparams.trainer", "epochs", "expected int"]),
+        ({"type": "int", "low": -1, "high": 2}, ["hparams.trainer.epochs=-1", "must not be negative"]),
+    ],
+)
+def test_every_value_hparams_may_draw_must_suit_the_trainer(toy_site, tmp_path, hbk, spec, fragments):
+    site = toy_site("toy")
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({**GOOD, "hparams": {"trainer.epochs": spec}}))
+    result = hbk("run", str(path), f"output_dir={tmp_path / 'runs'}", "-q", site=site)
+    _fails_cleanly(result, *fragments)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -40,6 +40,8 @@ class ToyTrainer:
     file names the sleeping process), and ``pause`` seconds on every trial."""
 
     def __init__(self, epochs: int = 1, sleep_at: int = -1, sleep: float = 0.0, pause: float = 0.0) -> None:
+        if epochs < 0:
+            raise ValueError(f"epochs={epochs} must not be negative")
         self.epochs, self.sleep_at, self.sleep, self.pause = epochs, sleep_at, sleep, pause
 
     def trial(self, model, arch, data, context):

@@ -299,14 +299,21 @@ def check_components(experiment: Experiment, registry: Registry) -> None:
             ) from None
         check_arguments(factory, spec.args, f"{experiment.source}: {where}", INJECTED[kind])
         if kind == "trainers" and experiment.hparams:
-            searched = {key.partition(".")[2]: None for key in experiment.hparams}
-            check_arguments(factory, searched, f"{experiment.source}: hparams.trainer", names_only=True)
+            from hyperbox.kernel.hparams import HyperParameters
+
+            # every value the search may choose must suit the trainer, not just the first one drawn
+            for key, param in HyperParameters(experiment.hparams).items():
+                for value in param.extremes():
+                    check_arguments(
+                        factory, {key.partition(".")[2]: value}, f"{experiment.source}: hparams.trainer", partial=True
+                    )
 
 
 def check_arguments(
-    factory: Any, args: Mapping[str, Any], where: str, injected: Sequence[str] = (), names_only: bool = False
+    factory: Any, args: Mapping[str, Any], where: str, injected: Sequence[str] = (), partial: bool = False
 ) -> None:
-    """Raise a :class:`ConfigError` naming ``where`` and the key for unknown or ill-typed arguments."""
+    """Raise a :class:`ConfigError` naming ``where`` and the key for unknown or ill-typed arguments
+    (and missing ones, unless ``args`` is ``partial``)."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         signature = inspect.signature(factory)
@@ -329,12 +336,12 @@ def check_arguments(
                 f"{where}.{key}: unknown argument; allowed: {', '.join(allowed) if allowed else '(none)'}"
             )
         expected = hints.get(key)
-        if not names_only and expected is not None and not _matches(value, expected):
+        if expected is not None and not _matches(value, expected):
             raise ConfigError(f"{where}.{key}: expected {_type_name(expected)}, got {value!r}")
     missing = [
         name
         for name, p in parameters.items()
-        if not names_only and p.default is p.empty and name not in args and name not in injected
+        if not partial and p.default is p.empty and name not in args and name not in injected
     ]
     if missing:
         raise ConfigError(f"{where}: missing argument {missing[0]!r}")

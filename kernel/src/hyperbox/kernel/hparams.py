@@ -41,6 +41,14 @@ class HyperParameter(Mutable):
         """The chosen value: a number, a choice, or a list of choices for a subset."""
         return None if self.decision is None else self.value_of(self.decision)
 
+    def extremes(self) -> list[Any]:
+        """Values that stand for all the others when checking types: every choice, or the bounds."""
+        if isinstance(self.domain, Subset):
+            return [list(self.choices)]
+        if isinstance(self.domain, Categorical):
+            return list(self.choices)
+        return [self.domain.low, self.domain.high]
+
     def value_of(self, decision: Any) -> Any:
         """The value a decision (canonical or JSON form) stands for."""
         decision = self.domain.normalize(decision, self.key)
@@ -74,6 +82,9 @@ class HyperParameters:
     def values_of(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """``name -> value`` that an architecture (JSON form) chooses for these hyper-parameters."""
         return {name: param.value_of(arch[name]) for name, param in self._params.items() if name in arch}
+
+    def items(self) -> list[tuple[str, HyperParameter]]:
+        return list(self._params.items())
 
     def __getitem__(self, name: str) -> HyperParameter:
         return self._params[name]

@@ -239,11 +239,20 @@ class Run:
             raise ConfigError(f"{experiment.source}: mutator {experiment.mutator.name!r}: {error}") from error
         self.mutator.set_objectives(experiment.objectives, experiment.directions)
         self.trainer = self._component("trainers", experiment.trainer, {}, "trainer")
-        if self.hyperparameters is not None and getattr(self.trainer, "fit", None) is not None:
-            raise ConfigError(
-                f"{experiment.source}: hparams: trainer {experiment.trainer.name!r} trains once, in its search "
-                "phase (fit), so per-trial trainer arguments would change nothing"
-            )
+        if self.hyperparameters is not None:
+            if getattr(self.trainer, "fit", None) is not None:
+                raise ConfigError(
+                    f"{experiment.source}: hparams: trainer {experiment.trainer.name!r} trains once, in its search "
+                    "phase (fit), so per-trial trainer arguments would change nothing"
+                )
+            # the trainer must accept every value the search may draw, not just the first one
+            for key, param in self.hyperparameters.items():
+                for value in param.extremes():
+                    try:
+                        self.trainer_with({key.partition(".")[2]: value})
+                    except ConfigError as error:
+                        reason = str(error).removeprefix(f"{experiment.source}: ")
+                        raise ConfigError(f"{experiment.source}: hparams.{key}={value!r}: {reason}") from None
         self.estimators = [
             self._component("estimators", spec, {}, f"estimators[{i}]") for i, spec in enumerate(experiment.estimators)
         ]

@@ -66,7 +66,7 @@ def tune_lr_command(argv: list[str]) -> int:
             raise ConfigError(f"{experiment.source}: hparams searches trainer.{key}; tune-lr picks one value instead")
     trainer_factory = get_manager().registry.get("trainers", experiment.trainer.name).load()
     probe = {"lr": 0.1, "weight_decay": 0.0, "epochs": 1} if args.weight_decay else {"lr": 0.1, "epochs": 1}
-    check_arguments(trainer_factory, probe, f"{experiment.source}: trainer", names_only=True)
+    check_arguments(trainer_factory, probe, f"{experiment.source}: trainer", partial=True)
     try:
         given_arch = load_arch(args.arch) if args.arch else None
     except ValueError as error:
