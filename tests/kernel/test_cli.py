@@ -9,6 +9,23 @@ import yaml
 HEAVY = ("torch", "optuna", "kornia", "numpy")
 
 
+def toy_experiment(tmp_path, runs=False, **changes):
+    """An experiment file of the toy plugin's components (output in ``tmp_path/runs`` if ``runs``)."""
+    data = {
+        "dataset": "toy_data",
+        "space": "toy_space",
+        "mutator": "toy_random",
+        "trainer": "toy_trainer",
+        "estimators": ["toy_score"],
+        **changes,
+    }
+    if runs:
+        data["output_dir"] = str(tmp_path / "runs")
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
 def _imported_modules(*args, site=None):
     """The heavy modules that ``hbk ARGS`` imports (checked in a fresh interpreter)."""
     code = (
@@ -56,20 +73,7 @@ def test_every_verb_works_with_a_broken_plugin_installed(toy_site, tmp_path, hbk
     broken = next(p for p in json.loads(listed.stdout) if p["name"] == "broken")
     assert broken["status"] == "broken" and "broken on purpose" in broken["error"]
     assert "plugin 'broken' failed to load" in listed.stderr
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
-        yaml.safe_dump(
-            {
-                "dataset": "toy_data",
-                "space": "toy_space",
-                "mutator": "toy_random",
-                "trainer": "toy_trainer",
-                "estimators": ["toy_score"],
-                "budget": {"trials": 2},
-                "output_dir": str(tmp_path / "runs"),
-            }
-        )
-    )
+    experiment = toy_experiment(tmp_path, budget={"trials": 2}, runs=True)
     assert hbk("run", str(experiment), "-q", site=site).returncode == 0
     (run,) = (tmp_path / "runs").iterdir()
     for args in (["list"], ["show", str(run)], ["export", str(run)], ["--version"], ["--help"]):
@@ -80,20 +84,7 @@ def test_every_verb_works_with_a_broken_plugin_installed(toy_site, tmp_path, hbk
 
 def test_show_and_export(toy_site, tmp_path, hbk):
     site = toy_site("toy")
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
-        yaml.safe_dump(
-            {
-                "dataset": "toy_data",
-                "space": "toy_space",
-                "mutator": "toy_random",
-                "trainer": "toy_trainer",
-                "estimators": ["toy_score"],
-                "budget": {"trials": 3},
-                "output_dir": str(tmp_path / "runs"),
-            }
-        )
-    )
+    experiment = toy_experiment(tmp_path, budget={"trials": 3}, runs=True)
     ran = hbk("run", str(experiment), site=site)
     assert ran.returncode == 0, ran.stderr
     assert "trial_end" in ran.stderr and "best trial" in ran.stdout
@@ -117,21 +108,8 @@ def test_plugin_command_and_version(toy_site, hbk):
 
 def test_show_plot_writes_history_and_pareto_front(toy_site, tmp_path, hbk):
     site = toy_site("toy")
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
-        yaml.safe_dump(
-            {
-                "dataset": "toy_data",
-                "space": "toy_space",
-                "mutator": "toy_random",
-                "trainer": "toy_trainer",
-                "estimators": ["toy_score"],
-                "objective": ["accuracy", "cost"],
-                "direction": ["maximize", "minimize"],
-                "budget": {"trials": 6},
-                "output_dir": str(tmp_path / "runs"),
-            }
-        )
+    experiment = toy_experiment(
+        tmp_path, objective=["accuracy", "cost"], direction=["maximize", "minimize"], budget={"trials": 6}, runs=True
     )
     assert hbk("run", str(experiment), "-q", site=site).returncode == 0
     (run,) = (tmp_path / "runs").iterdir()
@@ -143,19 +121,7 @@ def test_show_plot_writes_history_and_pareto_front(toy_site, tmp_path, hbk):
 
 def test_run_options_may_come_between_the_file_and_the_overrides(toy_site, tmp_path, hbk):
     site = toy_site("toy")
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
-        yaml.safe_dump(
-            {
-                "dataset": "toy_data",
-                "space": "toy_space",
-                "mutator": "toy_random",
-                "trainer": "toy_trainer",
-                "estimators": ["toy_score"],
-                "budget": {"trials": 5},
-            }
-        )
-    )
+    experiment = toy_experiment(tmp_path, budget={"trials": 5})
     result = hbk("run", str(experiment), "-q", "budget.trials=2", f"output_dir={tmp_path / 'runs'}", site=site)
     assert result.returncode == 0, result.stderr
     (run,) = (tmp_path / "runs").iterdir()
@@ -164,20 +130,7 @@ def test_run_options_may_come_between_the_file_and_the_overrides(toy_site, tmp_p
 
 def test_show_plot_works_on_an_unfinished_run_and_keeps_json_clean(toy_site, tmp_path, hbk):
     site = toy_site("toy")
-    experiment = tmp_path / "exp.yaml"
-    experiment.write_text(
-        yaml.safe_dump(
-            {
-                "dataset": "toy_data",
-                "space": "toy_space",
-                "mutator": "toy_random",
-                "trainer": "toy_trainer",
-                "estimators": ["toy_score"],
-                "budget": {"trials": 3},
-                "output_dir": str(tmp_path / "runs"),
-            }
-        )
-    )
+    experiment = toy_experiment(tmp_path, budget={"trials": 3}, runs=True)
     assert hbk("run", str(experiment), "-q", site=site).returncode == 0
     (run,) = (tmp_path / "runs").iterdir()
     (run / "summary.json").unlink()  # as if the run had been killed
