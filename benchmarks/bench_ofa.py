@@ -22,7 +22,7 @@ import random
 import statistics
 
 import torch
-from _timing import keep_freed_memory, timed_step
+from _timing import RatioReport, keep_freed_memory, timed_step
 from torch import nn
 
 from hyperbox.kernel import SearchSpace
@@ -73,23 +73,12 @@ def main() -> None:
         f"{args.batch}x3x{args.resolution}x{args.resolution}, forward+backward, "
         f"{'kept' if args.keep_freed_memory else 'default glibc'} freed memory, median of {args.repeats} steps"
     )
-    totals = {"supernet": [0.0, 0.0], "subnet": [0.0, 0.0]}
+    report = RatioReport("supernet", "subnet", target=1.03)
     for _ in range(args.archs):
         arch = space.to_json(space.apply(space.sample(rng)))
-        medians = compare(supernet, supernet.build_subnet(arch), images, labels, args.repeats)
-        for name, clocks in medians.items():
-            totals[name] = [total + clock for total, clock in zip(totals[name], clocks)]
-        (ours_cpu, ours_wall), (theirs_cpu, theirs_wall) = medians["supernet"], medians["subnet"]
         depths = [space[f"stage{s}.depth"].labels[arch[f"stage{s}.depth"]] for s in range(1, 6)]
-        print(f"  depths {depths}")
-        print(
-            f"    CPU  supernet {ours_cpu * 1e3:7.2f} ms  subnet {theirs_cpu * 1e3:7.2f} ms  "
-            f"ratio {ours_cpu / theirs_cpu:.3f}   | wall {ours_wall * 1e3:7.2f} / {theirs_wall * 1e3:7.2f} ms  "
-            f"ratio {ours_wall / theirs_wall:.3f}"
-        )
-    cpu_ratio = totals["supernet"][0] / totals["subnet"][0]
-    wall_ratio = totals["supernet"][1] / totals["subnet"][1]
-    print(f"overall (summed medians): CPU ratio {cpu_ratio:.3f}, wall ratio {wall_ratio:.3f}; target <= 1.03")
+        report.add(f"depths {depths}", compare(supernet, supernet.build_subnet(arch), images, labels, args.repeats))
+    report.finish()
 
 
 if __name__ == "__main__":

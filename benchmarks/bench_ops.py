@@ -24,7 +24,7 @@ import random
 import statistics
 
 import torch
-from _timing import keep_freed_memory, timed_step
+from _timing import RatioReport, keep_freed_memory, timed_step
 from torch import nn
 
 from hyperbox.kernel import SearchSpace
@@ -107,23 +107,12 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), batch 32x3x32x32, forward+backward, "
         f"{'kept' if args.keep_freed_memory else 'default glibc'} freed memory, median of {args.repeats} steps"
     )
-    totals = {"searchable": [0.0, 0.0], "plain": [0.0, 0.0]}
+    report = RatioReport("searchable", "plain", target=1.03)
     for _ in range(args.archs):
         arch = space.apply(space.sample(rng))
-        medians = compare(searchable, images, labels, args.repeats)
-        for name, clocks in medians.items():
-            totals[name] = [total + clock for total, clock in zip(totals[name], clocks)]
-        (ours_cpu, ours_wall), (theirs_cpu, theirs_wall) = medians["searchable"], medians["plain"]
         chosen = " ".join(f"{key}={space[key].labels[index]}" for key, index in arch.items())
-        print(f"  {chosen}")
-        print(
-            f"    CPU  searchable {ours_cpu * 1e3:7.2f} ms  plain {theirs_cpu * 1e3:7.2f} ms  "
-            f"ratio {ours_cpu / theirs_cpu:.3f}   | wall {ours_wall * 1e3:7.2f} / {theirs_wall * 1e3:7.2f} ms  "
-            f"ratio {ours_wall / theirs_wall:.3f}"
-        )
-    cpu_ratio = totals["searchable"][0] / totals["plain"][0]
-    wall_ratio = totals["searchable"][1] / totals["plain"][1]
-    print(f"overall (summed medians): CPU ratio {cpu_ratio:.3f}, wall ratio {wall_ratio:.3f}; target <= 1.03")
+        report.add(chosen, compare(searchable, images, labels, args.repeats))
+    report.finish()
 
 
 if __name__ == "__main__":

@@ -493,7 +493,3 @@ class Run:
         from hyperbox.kernel.progress import TrialProgress
 
         return TrialProgress(self.experiment, done=len(self.trials))
-
-
-def run_experiment(experiment: Experiment, **kwargs: Any) -> dict[str, Any]:
-    return Run(experiment, **kwargs).execute()

@@ -169,9 +169,6 @@ class _ConvNd(SearchableOp):
         """The weight of the current decisions: a view of the shared weight, kernel-transformed if enabled."""
         return self._weight_of(self.active())
 
-    def active_bias(self) -> torch.Tensor | None:
-        return self._bias_of(self.active())
-
     def _weight_of(self, config: _ConvConfig) -> torch.Tensor:
         weight = sliced(self.weight, config.weight_index)
         for name, crop, shape in config.transforms:

@@ -65,9 +65,6 @@ class Linear(SearchableOp):
     def active_weight(self) -> torch.Tensor:
         return self._weight_of(self.active())
 
-    def active_bias(self) -> torch.Tensor | None:
-        return self._bias_of(self.active())
-
     def _weight_of(self, config: _LinearConfig) -> torch.Tensor:
         return sliced(self.weight, config.weight_index)
 
