@@ -84,6 +84,13 @@ def test_multi_objective_summary_has_the_pareto_front(toy_site, tmp_path):
     values = [(t["metrics"]["accuracy"], -t["metrics"]["cost"]) for t in front]
     for a in values:
         assert not any(b[0] >= a[0] and b[1] >= a[1] and b != a for b in values)
+    # and it is the whole front: every trial that no other trial dominates, found by brute force
+    trials = read_jsonl(Path(summary["directory"]) / "trials.jsonl")
+    scores = {t["number"]: (t["metrics"]["accuracy"], -t["metrics"]["cost"]) for t in trials}
+    undominated = {
+        n for n, a in scores.items() if not any(b[0] >= a[0] and b[1] >= a[1] and b != a for b in scores.values())
+    }
+    assert {t["number"] for t in front} == undominated
 
 
 def test_time_budget_stops_the_search(toy_site, tmp_path):
