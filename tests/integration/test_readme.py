@@ -24,3 +24,16 @@ def test_write_a_plugin_code_matches_the_example_package():
     shipped = (example / "plugin.py").read_text()
     block = next(b for b in python_blocks() if "hyperbox_register_mutators" in b)
     assert block.strip() in shipped
+
+
+def test_write_a_plugin_mutator_passes_the_conformance_suite():
+    from hyperbox.kernel.testing import MutatorTestCase
+
+    block = next(b for b in python_blocks() if "class HillClimbMutator" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    suite = type("Suite", (MutatorTestCase,), {"mutator_factory": namespace["HillClimbMutator"]})()
+    tests = [name for name in dir(suite) if name.startswith("test_")]
+    assert len(tests) == 8
+    for name in tests:
+        getattr(suite, name)()  # each raises on a broken contract
