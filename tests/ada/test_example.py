@@ -11,8 +11,9 @@ import torch
 import yaml
 
 from hyperbox.ada import AugmentationPolicy, augmented
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
-from hyperbox.kernel.runner import Run
+from hyperbox.nas.demo_space import DigitsCNNSpace
 from hyperbox.nas.subnet import build_subnet
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_augment.yaml"
@@ -20,14 +21,14 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_augment.yam
 
 def test_the_example_runs_and_its_best_policy_exports(tmp_path):
     overrides = ["budget.trials=2", "trainer.epochs=1", "mutator.population_size=2", f"output_dir={tmp_path}"]
-    summary = Run(load_experiment(EXAMPLE, overrides), console=False, progress=False).execute()
+    summary = build_search(load_experiment(EXAMPLE, overrides), console=False, progress=False).run().to_json()
     assert summary["status"] == "complete" and summary["complete"] == 2
     directory = Path(summary["directory"])
     arch_file = directory / "best_arch.json"
     assert all(key.startswith("policy.") for key in json.loads(arch_file.read_text()))
 
     space = yaml.safe_load(EXAMPLE.read_text())["space"]
-    model = augmented(space["network"], space["policy"], space["network_arch"], in_channels=1, num_classes=10)
+    model = augmented(DigitsCNNSpace(num_classes=10), space["policy"], space["network_arch"], in_channels=1)
     subnet = build_subnet(model, arch_file)
     subnet.load_state_dict(torch.load(directory / "best_weights.pt", weights_only=True))
     pipeline = AugmentationPolicy(**space["policy"]).to_kornia(arch_file)

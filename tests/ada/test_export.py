@@ -9,6 +9,7 @@ from torch import nn
 
 from hyperbox.ada import AugmentationPolicy, augmented
 from hyperbox.kernel import SearchSpace, find_mutables, save_arch
+from hyperbox.nas.demo_space import DigitsCNNSpace
 from hyperbox.nas.mutators import RandomMutator
 from hyperbox.nas.subnet import build_subnet
 
@@ -47,7 +48,7 @@ def test_save_and_load_through_architecture_json(tmp_path):
 
 def test_build_subnet_of_an_augmented_network_is_plain_pytorch():
     policy = {"ops": ["invert"], "ops_per_subpolicy": 1, "probabilities": [1.0]}  # augmentation: 1 - x
-    model = augmented({"name": "digits_cnn"}, policy, in_channels=1, num_classes=10)
+    model = augmented(DigitsCNNSpace(), policy, in_channels=1)
     assert {"stem_width", "policy.s0.op0.op"} <= set(SearchSpace.of(model))
     subnet = build_subnet(model, RandomMutator(model, seed=0).reset())
     assert not find_mutables(subnet)
@@ -62,5 +63,5 @@ def test_build_subnet_of_an_augmented_network_is_plain_pytorch():
 
 def test_a_fixed_network_leaves_only_the_policy_to_search():
     arch = {"stem_width": 0, "stem_kernel": 0, "block_width": 0, "head_width": 0, "block1_op": 0, "block2_op": 1}
-    model = augmented({"name": "digits_cnn"}, {"n_subpolicies": 1}, network_arch=arch, in_channels=1, num_classes=10)
+    model = augmented(DigitsCNNSpace(), {"n_subpolicies": 1}, network_arch=arch, in_channels=1)
     assert all(key.startswith("policy.") for key in SearchSpace.of(model))

@@ -8,8 +8,8 @@ import yaml
 from hyperbox.hpo import _ledger
 from hyperbox.hpo._ledger import OptunaLedger
 from hyperbox.kernel import ConfigError
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
-from hyperbox.kernel.runner import Run
 
 EXPERIMENT = {
     "name": "toy",
@@ -38,21 +38,24 @@ def pooled(storage):
 def test_the_ledger_and_the_mutator_release_their_connections(toy_site, tmp_path):
     toy_site("toy")
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    run = Run(load_experiment(write_experiment(tmp_path, storage=url)), console=False, progress=False, study="s")
+    run = build_search(
+        load_experiment(write_experiment(tmp_path, storage=url)), console=False, progress=False, study="s"
+    )
     assert pooled(run.ledger._storage) > 0
-    run.execute()
+    run.run()
     assert pooled(run.ledger._storage) == 0
-    alone = Run(load_experiment(write_experiment(tmp_path)), console=False, progress=False)
-    alone.execute()  # the mutator's study.db in the run directory
+    alone = build_search(load_experiment(write_experiment(tmp_path)), console=False, progress=False)
+    alone.run()  # the mutator's study.db in the run directory
     assert pooled(alone.mutator._storage) == 0
 
 
 def test_joining_keeps_one_storage_open(toy_site, tmp_path, monkeypatch):
     toy_site("toy")
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    creator = Run(load_experiment(write_experiment(tmp_path, storage=url)), console=False, progress=False, study="s")
-    creator.ledger.close()
-    creator.log.close()
+    creator = build_search(
+        load_experiment(write_experiment(tmp_path, storage=url)), console=False, progress=False, study="s"
+    )
+    creator.close()  # built, never run
     opened = []
 
     def recording(*args, **kwargs):

@@ -17,9 +17,9 @@ from optuna.trial import TrialState
 
 from hyperbox.hpo._storage import close_storage
 from hyperbox.kernel import ConfigError
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
-from hyperbox.kernel.runner import Run
 
 BUDGET = 8
 EXPERIMENT = {
@@ -131,9 +131,8 @@ def test_a_killed_worker_loses_no_trial(toy_site, tmp_path, storage_url):
     storage = {"url": storage_url, "heartbeat_interval": 1, "grace_period": 2}
     path = write_experiment(tmp_path, storage=storage, trainer={**EXPERIMENT["trainer"], "sleep_at": 2, "sleep": 60})
     study_name = f"killed-{tmp_path.name}"
-    run = Run(load_experiment(path), console=False, progress=False, study=study_name)  # creates the study
-    run.ledger.close()
-    run.log.close()
+    run = build_search(load_experiment(path), console=False, progress=False, study=study_name)  # creates the study
+    run.close()  # built, never run: the workers run the trials
     marker = tmp_path / "sleeping"
     workers = [
         hbk_process(
@@ -223,7 +222,7 @@ def test_every_mutator_runs_with_two_workers(toy_site, tmp_path, hbk, mutator):
 def test_optuna_mutator_keeps_its_study_in_the_run_directory(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path, mutator={"name": "optuna", "sampler": "random"}, budget={"trials": 3})
-    summary = Run(load_experiment(path), console=False, progress=False).execute()
+    summary = build_search(load_experiment(path), console=False, progress=False).run().to_json()
     url = f"sqlite:///{Path(summary['directory']) / 'study.db'}"
     study = load_study(url, "hyperbox")
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
@@ -258,6 +257,6 @@ def test_an_existing_study_is_neither_joined_nor_changed_by_a_new_run(toy_site, 
     url = f"sqlite:///{tmp_path / 'study.db'}"
     optuna.create_study(storage=url, study_name="taken")
     with pytest.raises(ConfigError, match="study 'taken' exists already"):
-        Run(load_experiment(write_experiment(tmp_path, storage=url)), console=False, study="taken")
+        build_search(load_experiment(write_experiment(tmp_path, storage=url)), console=False, study="taken")
     assert optuna.load_study(study_name="taken", storage=url).trials == []
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
-from hyperbox.kernel.runner import Run
 
 EXPERIMENT = {
     "name": "toy",
@@ -72,7 +72,11 @@ def test_resume_after_sigkill_continues_the_optuna_search_exactly(toy_site, tmp_
     after = read_jsonl(directory / "trials.jsonl")
     assert [t["number"] for t in after] == list(range(EXPERIMENT["budget"]["trials"]))
     assert after[:3] == before
-    reference = Run(load_experiment(write_experiment(tmp_path, mutator)), console=False, progress=False).execute()
+    reference = (
+        build_search(load_experiment(write_experiment(tmp_path, mutator)), console=False, progress=False)
+        .run()
+        .to_json()
+    )
     expected = read_jsonl(Path(reference["directory"]) / "trials.jsonl")
     assert [t["arch"] for t in after] == [t["arch"] for t in expected]
     study = optuna.load_study(study_name="hyperbox", storage=url)

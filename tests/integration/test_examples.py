@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
-from hyperbox.kernel.runner import Run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SMALL = {
@@ -19,7 +19,7 @@ SMALL = {
 
 def _run(path, overrides, tmp_path):
     experiment = load_experiment(path, [*overrides, f"output_dir={tmp_path / 'runs'}"])
-    summary = Run(experiment, console=False, progress=False).execute()
+    summary = build_search(experiment, console=False, progress=False).run().to_json()
     return summary, Path(summary["directory"])
 
 
@@ -91,5 +91,5 @@ def test_hparams_need_a_trainer_that_trains_each_trial(tmp_path):
 
     overrides = ["hparams={trainer.lr: [0.05, 0.1]}", f"output_dir={tmp_path}"]
     with pytest.raises(ConfigError, match="trains once, in its search phase"):
-        Run(load_experiment(EXAMPLES / "digits_oneshot_evolution.yaml", overrides), console=False)
+        build_search(load_experiment(EXAMPLES / "digits_oneshot_evolution.yaml", overrides), console=False)
     assert not any(tmp_path.iterdir())

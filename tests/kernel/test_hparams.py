@@ -21,7 +21,7 @@ def test_specs_become_kernel_domains():
     assert space["optimizer"] == Categorical(2, labels=("sgd", "adam"))
     assert space["layers"] == IntRange(1, 4)
     assert space["activation"].n == 3
-    assert space["augment"] == Subset(3, 2)
+    assert space["augment"] == Subset(3, 2, labels=("flip", "crop", "jitter"))
 
 
 def test_values_are_the_chosen_labels():

@@ -1,17 +1,17 @@
 """Ledgers: the local budget, and storages from plugins that several runs share (toy storage)."""
 
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
 from hyperbox.kernel import ConfigError
+from hyperbox.kernel.compose import build_search, resume_search
 from hyperbox.kernel.config import Budget, load_experiment
 from hyperbox.kernel.files import read_jsonl
-from hyperbox.kernel.ledger import Claim, LocalLedger, Trial
+from hyperbox.kernel.ledger import Claim, LocalLedger
 from hyperbox.kernel.plugins import PluginManager
-from hyperbox.kernel.runner import Run
+from hyperbox.kernel.trial import TrialRecord
 
 EXPERIMENT = {
     "name": "toy",
@@ -33,7 +33,7 @@ def write_experiment(tmp_path, **changes):
 
 
 def finished(number, state="complete"):
-    return Trial(number=number, arch={}, seed=0, state=state, duration_s=1.0)
+    return TrialRecord(number=number, arch={}, seed=0, state=state, duration_s=1.0)
 
 
 def test_local_ledger_counts_trials_from_its_history():
@@ -54,15 +54,19 @@ def test_local_ledger_counts_the_seconds_of_its_history_too():
 
 def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(toy_site, tmp_path, monkeypatch):
     toy_site("toy")
-    first = Run(load_experiment(write_experiment(tmp_path, storage="toy://book")), console=False, progress=False)
+    first = build_search(
+        load_experiment(write_experiment(tmp_path, storage="toy://book")), console=False, progress=False
+    )
     observed = []
-    first.execute()
+    first.run()
     factory = PluginManager().registry.get("storages", "toy").load()
     ledger = factory("toy://book", study=None)
     assert ledger.experiment["storage"] == "toy://book"
-    joiner = Run(load_experiment(write_experiment(tmp_path)), console=False, progress=False, ledger=ledger, worker=1)
+    joiner = build_search(
+        load_experiment(write_experiment(tmp_path)), console=False, progress=False, ledger=ledger, worker=1
+    )
     monkeypatch.setattr(joiner.mutator, "observe", lambda arch, metrics: observed.append(arch))
-    summary = joiner.execute()
+    summary = joiner.run().to_json()
     assert summary["complete"] == 4 and len(observed) == 4  # no budget left: it learnt the first run's trials
     assert read_jsonl(joiner.directory / "trials.jsonl") == []
     assert [t["number"] for t in read_jsonl(first.directory / "trials.jsonl")] == [0, 1, 2, 3]
@@ -71,9 +75,9 @@ def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(toy_s
 
 def test_a_storage_url_can_name_the_run_directory(toy_site, tmp_path):
     toy_site("toy")
-    run = Run(load_experiment(write_experiment(tmp_path, storage="toy://{run_dir}/book")), console=False)
-    assert run.experiment.storage == f"toy://{run.directory.resolve()}/book"
-    assert run.execute()["complete"] == 4
+    run = build_search(load_experiment(write_experiment(tmp_path, storage="toy://{run_dir}/book")), console=False)
+    assert run.storage_url == f"toy://{run.directory.resolve()}/book"
+    assert run.run().to_json()["complete"] == 4
 
 
 def test_workers_propose_differently_by_their_index(toy_site, tmp_path):
@@ -81,8 +85,8 @@ def test_workers_propose_differently_by_their_index(toy_site, tmp_path):
     path = write_experiment(tmp_path)
 
     def archs(worker):
-        run = Run(load_experiment(path), console=False, progress=False, worker=worker)
-        return [t["arch"] for t in read_jsonl(Path(run.execute()["directory"]) / "trials.jsonl")]
+        run = build_search(load_experiment(path), console=False, progress=False, worker=worker)
+        return [t["arch"] for t in read_jsonl(run.run().directory / "trials.jsonl")]
 
     assert archs(0) == archs(0) != archs(1)
 
@@ -91,13 +95,13 @@ def test_a_storage_no_plugin_handles_is_a_one_line_error_before_any_directory(to
     toy_site("toy")
     path = write_experiment(tmp_path, storage="nosuch://place")
     with pytest.raises(ConfigError, match=r"no plugin stores 'nosuch' URLs \(registered: .*toy.*\); the hpo plugin"):
-        Run(load_experiment(path), console=False)
+        build_search(load_experiment(path), console=False)
     assert not (tmp_path / "runs").exists()
 
 
 def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path):
     toy_site("toy")
-    run = Run(load_experiment(write_experiment(tmp_path, storage="toy://resumed")), console=False)
-    run.log.close()  # built, never executed
+    run = build_search(load_experiment(write_experiment(tmp_path, storage="toy://resumed")), console=False)
+    run.close()  # built, never run
     with pytest.raises(ConfigError, match="hbk worker"):
-        Run.resume(run.directory, console=False)
+        resume_search(run.directory, console=False)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
-from hyperbox.kernel.runner import Run
 
 EXPERIMENT = {
     "name": "toy",
@@ -35,7 +35,7 @@ def write_experiment(tmp_path, **changes):
 
 def test_run_writes_a_complete_run_directory(toy_site, tmp_path):
     toy_site("toy")
-    summary = Run(load_experiment(write_experiment(tmp_path)), console=False).execute()
+    summary = build_search(load_experiment(write_experiment(tmp_path)), console=False).run().to_json()
     directory = Path(summary["directory"])
     assert directory.parent == tmp_path / "runs" and directory.name.startswith("toy-")
     trials = read_jsonl(directory / "trials.jsonl")
@@ -56,7 +56,7 @@ def test_lifecycle_hooks_are_called_in_order(toy_site, tmp_path, monkeypatch):
     toy_site("toy")
     log = tmp_path / "events.jsonl"
     monkeypatch.setenv("TOY_EVENTS", str(log))
-    Run(load_experiment(write_experiment(tmp_path, budget={"trials": 2})), console=False).execute()
+    build_search(load_experiment(write_experiment(tmp_path, budget={"trials": 2})), console=False).run().to_json()
     events = [(e["event"], e.get("number"), e.get("epoch")) for e in read_jsonl(log)]
 
     def per_trial(n):
@@ -68,17 +68,17 @@ def test_lifecycle_hooks_are_called_in_order(toy_site, tmp_path, monkeypatch):
 def test_same_seed_gives_identical_trials(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path)
-    runs = [Run(load_experiment(path), console=False).execute() for _ in range(2)]
+    runs = [build_search(load_experiment(path), console=False).run().to_json() for _ in range(2)]
     records = [[(t["arch"], t["metrics"]) for t in read_jsonl(Path(s["directory"]) / "trials.jsonl")] for s in runs]
     assert records[0] == records[1]
-    other = Run(load_experiment(path, ["seed=8"]), console=False).execute()
+    other = build_search(load_experiment(path, ["seed=8"]), console=False).run().to_json()
     assert [t["arch"] for t in read_jsonl(Path(other["directory"]) / "trials.jsonl")] != [a for a, _ in records[0]]
 
 
 def test_multi_objective_summary_has_the_pareto_front(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path, objective=["accuracy", "cost"], direction=["maximize", "minimize"])
-    summary = Run(load_experiment(path), console=False).execute()
+    summary = build_search(load_experiment(path), console=False).run().to_json()
     front = summary["pareto_front"]
     assert front
     values = [(t["metrics"]["accuracy"], -t["metrics"]["cost"]) for t in front]
@@ -98,7 +98,7 @@ def test_time_budget_stops_the_search(toy_site, tmp_path):
     path = write_experiment(
         tmp_path, budget={"seconds": 0.3}, trainer={"name": "toy_trainer", "sleep_at": 0, "sleep": 0.5}
     )
-    summary = Run(load_experiment(path), console=False).execute()
+    summary = build_search(load_experiment(path), console=False).run().to_json()
     assert summary["trials"] == 1
 
 
@@ -127,7 +127,7 @@ def test_resume_after_sigkill_loses_and_redoes_nothing(toy_site, tmp_path, hbk):
     assert [t["number"] for t in after] == [0, 1, 2, 3, 4]
     assert after[:3] == before
     # the resumed run proposes exactly what an uninterrupted run proposes
-    reference = Run(load_experiment(write_experiment(tmp_path)), console=False).execute()
+    reference = build_search(load_experiment(write_experiment(tmp_path)), console=False).run().to_json()
     expected = read_jsonl(Path(reference["directory"]) / "trials.jsonl")
     assert [t["arch"] for t in after] == [t["arch"] for t in expected]
     assert json.loads((directory / "summary.json").read_text())["trials"] == 5
@@ -138,7 +138,7 @@ def test_fixed_mutator_evaluates_a_given_architecture(toy_site, tmp_path):
     arch = tmp_path / "arch.json"
     arch.write_text(json.dumps({"op": 3, "depth": 2, "lr": 0.01}))
     path = write_experiment(tmp_path, mutator={"name": "fixed", "arch": str(arch)}, budget={"trials": 1})
-    summary = Run(load_experiment(path), console=False).execute()
+    summary = build_search(load_experiment(path), console=False).run().to_json()
     assert summary["best"]["arch"] == {"op": 3, "depth": 2, "lr": 0.01}
     assert summary["best"]["metrics"]["accuracy"] == pytest.approx(3.2)
 
@@ -146,7 +146,7 @@ def test_fixed_mutator_evaluates_a_given_architecture(toy_site, tmp_path):
 def test_trainer_hyperparameters_are_searched_with_the_architecture(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path, hparams={"trainer.epochs": {"type": "int", "low": 1, "high": 3}})
-    summary = Run(load_experiment(path), console=False).execute()
+    summary = build_search(load_experiment(path), console=False).run().to_json()
     directory = Path(summary["directory"])
     trials = read_jsonl(directory / "trials.jsonl")
     epochs = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
@@ -160,7 +160,7 @@ def test_trainer_hyperparameters_are_searched_with_the_architecture(toy_site, tm
 def test_a_diverged_objective_fails_its_trial_and_never_becomes_the_best(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path, estimators=[{"name": "toy_score", "scale": float("nan")}])
-    summary = Run(load_experiment(path), console=False).execute()
+    summary = build_search(load_experiment(path), console=False).run().to_json()
     trials = read_jsonl(Path(summary["directory"]) / "trials.jsonl")
     assert [t["state"] for t in trials] == ["failed"] * 5
     assert "objective 'accuracy' is nan" in trials[0]["error"]
@@ -173,14 +173,14 @@ def test_a_run_that_cannot_start_leaves_no_directory(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path, storage={"url": "toy://{run_dir}", "bogus": 1})
     with pytest.raises(ConfigError, match="storage"):
-        Run(load_experiment(path), console=False)
+        build_search(load_experiment(path), console=False)
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 
 def test_ties_go_to_the_earlier_trial_in_the_summary_and_the_best_files(toy_site, tmp_path):
     toy_site("toy")
     path = write_experiment(tmp_path, space={"name": "toy_space", "width": 1}, budget={"trials": 12})
-    summary = Run(load_experiment(path), console=False).execute()
+    summary = build_search(load_experiment(path), console=False).run().to_json()
     trials = read_jsonl(Path(summary["directory"]) / "trials.jsonl")
     top = max(t["metrics"]["accuracy"] for t in trials)
     first = min(t["number"] for t in trials if t["metrics"]["accuracy"] == top)

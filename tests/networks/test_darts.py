@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from hyperbox.kernel import SearchSpace
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
-from hyperbox.kernel.runner import Run
 from hyperbox.nas.mutators import DartsMutator, EvolutionMutator, GDASMutator, RandomMutator
 from hyperbox.networks.darts import DARTS_V2, PRIMITIVES, DartsEvalNetwork, DartsNetwork, Genotype
 from hyperbox.networks.darts.search import NodeInputs
@@ -156,7 +156,7 @@ def test_nodes_sum_all_their_edges_while_mixing() -> None:
 
 def test_digits_example_searches_and_writes_the_found_architecture(tmp_path) -> None:
     overrides = ["trainer.epochs=1", "budget.trials=1", f"output_dir={tmp_path}"]
-    summary = Run(load_experiment(EXAMPLE, overrides), console=False, progress=False).execute()
+    summary = build_search(load_experiment(EXAMPLE, overrides), console=False, progress=False).run().to_json()
     assert summary["status"] == "complete" and summary["complete"] == 1
     directory = Path(summary["directory"])
     arch = json.loads((directory / "best_arch.json").read_text())

@@ -266,14 +266,14 @@ def test_channel_sorting_keeps_the_function_and_puts_important_channels_first():
 
 # -- the example ------------------------------------------------------------------------------------
 def test_the_digits_example_trains_searches_and_writes_the_subnet(tmp_path):
+    from hyperbox.kernel.compose import build_search
     from hyperbox.kernel.config import load_experiment
-    from hyperbox.kernel.runner import Run
 
     overrides = ["budget.trials=3", "mutator.population_size=2", "trainer.largest_epochs=1",
                  "trainer.kernel_epochs=1", "trainer.depth_epochs=1", "trainer.expand_epochs=1",
                  f"output_dir={tmp_path / 'runs'}"]  # fmt: skip
     experiment = load_experiment(EXAMPLES / "ofa_digits.yaml", overrides)
-    summary = Run(experiment, console=False, progress=False).execute()
+    summary = build_search(experiment, console=False, progress=False).run().to_json()
     assert summary["status"] == "complete" and summary["complete"] == 3
     best = summary["best"]
     assert best["metrics"]["flops"] <= experiment.mutator.args["constraints"]["flops"]

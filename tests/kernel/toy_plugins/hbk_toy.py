@@ -72,6 +72,7 @@ class ToyLedger:
     """A ledger shared by the runs of this process that name the same ``toy://NAME`` (toy)."""
 
     books: ClassVar[dict] = {}
+    study = None
 
     def __init__(self, url, experiment=None, study=None):
         if experiment is not None:
@@ -79,9 +80,6 @@ class ToyLedger:
         self.book = ToyLedger.books[url]
         self.experiment = self.book["experiment"]
         self.seen, self.mine = 0, set()
-
-    def attach(self, run):
-        self.run = run
 
     def claim(self):
         if self.book["claimed"] >= self.experiment["budget"]["trials"]:
@@ -149,6 +147,18 @@ def _record(event, **fields):
     if path:
         with open(path, "a") as file:
             file.write(json.dumps({"event": event, **fields}) + "\n")
+
+
+class ToySubnet:
+    """The plain model of a toy space: nothing but its decisions."""
+
+    def __init__(self, arch):
+        self.arch = dict(arch)
+
+
+@hookimpl
+def hyperbox_build_subnet(model, arch):
+    return ToySubnet(arch) if isinstance(model, ToySpace) else None
 
 
 @hookimpl

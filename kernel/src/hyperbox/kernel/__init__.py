@@ -1,6 +1,7 @@
-"""Hyperbox kernel: the plugin contract, the search vocabulary and the experiment runner.
+"""Hyperbox kernel: the plugin contract, the search vocabulary and the search engine.
 
-Importing this package imports no torch, optuna or kornia.
+Importing this package imports no torch, optuna or kornia; the engine's names (``Search``,
+``search``, ...) are imported on first use.
 """
 
 from hyperbox.kernel.errors import ConfigError, HyperboxError, PluginError, TrialPruned, UnknownComponentError
@@ -18,24 +19,43 @@ from hyperbox.kernel.space import (
     save_arch,
 )
 
+_LAZY = {
+    "Search": "hyperbox.kernel.engine",
+    "SearchResult": "hyperbox.kernel.engine",
+    "search": "hyperbox.kernel.engine",
+    "Trial": "hyperbox.kernel.trial",
+    "TrialRecord": "hyperbox.kernel.trial",
+    "Context": "hyperbox.kernel.context",
+    "RunInfo": "hyperbox.kernel.context",
+    "HyperParameters": "hyperbox.kernel.hparams",
+}
+
 __all__ = [
     "Categorical",
     "ConfigError",
+    "Context",
     "FloatRange",
+    "HyperParameters",
     "HyperboxError",
     "IntRange",
     "Mutable",
     "Mutator",
     "PluginError",
+    "RunInfo",
+    "Search",
+    "SearchResult",
     "SearchSpace",
     "Subset",
+    "Trial",
     "TrialPruned",
+    "TrialRecord",
     "UnknownComponentError",
     "find_mutables",
     "hookimpl",
     "hookspec",
     "load_arch",
     "save_arch",
+    "search",
     "__version__",
 ]
 
@@ -45,4 +65,8 @@ def __getattr__(name: str):
         from importlib.metadata import version
 
         return version("hyperbox-kernel")
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)

@@ -41,8 +41,8 @@ def run_command(argv: list[str]) -> int:
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     import attrs
 
+    from hyperbox.kernel.compose import build_search, resume_search
     from hyperbox.kernel.config import load_experiment
-    from hyperbox.kernel.runner import Run
 
     if args.experiment and "=" in args.experiment and not Path(args.experiment).exists():
         args.overrides.insert(0, args.experiment)
@@ -53,7 +53,7 @@ def run_command(argv: list[str]) -> int:
     if args.resume:
         if args.experiment or args.overrides or args.storage or args.workers or args.study:
             raise ConfigError("--resume takes the run directory alone (its config.yaml is reused)")
-        run = Run.resume(args.resume, console=console, progress=None if console else False)
+        search = resume_search(args.resume, console=console, progress=None if console else False)
     else:
         if args.experiment:
             experiment = load_experiment(args.experiment, args.overrides)
@@ -65,19 +65,19 @@ def run_command(argv: list[str]) -> int:
         elif args.workers and experiment.storage is None:
             experiment = attrs.evolve(experiment, storage=WORKERS_STORAGE)
         progress = None if console and not args.workers else False
-        run = Run(experiment, console=console, progress=progress, study=args.study)
+        search = build_search(experiment, console=console, progress=progress, study=args.study)
     try:
         if args.workers:
             from hyperbox.kernel.workers import run_workers
 
-            summary = run_workers(run, args.workers, quiet=args.quiet)
+            result = run_workers(search, args.workers, quiet=args.quiet)
         else:
-            summary = run.execute()
+            result = search.run()
     except HyperboxError:
-        if not run.resumed and not any(t.state == "complete" for t in run.trials):
-            shutil.rmtree(run.directory, ignore_errors=True)  # nothing worth keeping: no half-written run
+        if not search.resumed and not any(t.state == "complete" for t in search.trials):
+            shutil.rmtree(search.directory, ignore_errors=True)  # nothing worth keeping: no half-written run
         raise
-    _print_summary(summary)
+    _print_summary(result.to_json())
     return 0
 
 
@@ -108,29 +108,34 @@ def worker_command(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     import random
 
+    from hyperbox.kernel.compose import build_search
     from hyperbox.kernel.config import parse_experiment
-    from hyperbox.kernel.runner import CONFIG_FILE, Run, storage_factory
+    from hyperbox.kernel.engine import storage_factory
+    from hyperbox.kernel.rundir import RunDirectory
 
     if not args.storage:
         raise ConfigError(f"hbk worker: give the study's storage with --storage URL (or ${STORAGE_ENV})")
-    if args.run_dir is not None and not (Path(args.run_dir) / CONFIG_FILE).is_file():
-        raise ConfigError(f"{args.run_dir}: not a run directory (no {CONFIG_FILE})")
+    directory = None if args.run_dir is None else RunDirectory.existing(args.run_dir, shared=True)
     manager = get_manager()
     ledger = storage_factory(manager.registry, args.storage, "hbk worker")(args.storage, study=args.study)
-    experiment = parse_experiment(ledger.experiment, f"study {args.study or '(the only one)'}")
-    index = args.index if args.index is not None else random.SystemRandom().randrange(1, 2**31)
-    run = Run(
-        experiment,
-        manager=manager,
-        ledger=ledger,
-        directory=args.run_dir,
-        worker=index,
-        console=not args.quiet,
-        progress=False,
-    )
-    summary = run.execute()
-    if run.owns_directory:
-        _print_summary(summary)
+    try:
+        experiment = parse_experiment(ledger.experiment, f"study {args.study or '(the only one)'}")
+        index = args.index if args.index is not None else random.SystemRandom().randrange(1, 2**31)
+        search = build_search(
+            experiment,
+            manager=manager,
+            ledger=ledger,
+            directory=directory,
+            worker=index,
+            console=not args.quiet,
+            progress=False,
+        )
+    except BaseException:
+        ledger.close()
+        raise
+    result = search.run()
+    if directory is None:
+        _print_summary(result.to_json())
     return 0
 
 
@@ -246,11 +251,10 @@ def show_command(argv: list[str]) -> int:
 def _plot(path: Path, trials: list[dict]) -> None:
     """Plots from the trials so far (an unfinished run too); objectives come from config.yaml."""
     from hyperbox.kernel import plots
-    from hyperbox.kernel.config import parse_experiment
+    from hyperbox.kernel.config import objectives_of
 
     data = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-    experiment = parse_experiment(data, str(path / "config.yaml"))
-    objectives, directions = list(experiment.objectives), list(experiment.directions)
+    objectives, directions = objectives_of(data if isinstance(data, dict) else {}, str(path / "config.yaml"))
     written = [plots.plot_history(trials, objectives[0], directions[0], path / "history.png")]
     if len(objectives) > 1:
         written.append(plots.plot_pareto_front(trials, objectives, directions, path / "pareto_front.png"))

@@ -19,7 +19,7 @@ from hyperbox.kernel.registry import Registry
 
 #: Arguments the kernel passes itself; an experiment need not (but may) give them.
 INJECTED = {
-    "spaces": ("num_classes", "in_channels", "input_shape"),
+    "spaces": ("num_classes", "in_channels", "input_shape", "build_space"),
     "mutators": ("model", "seed"),
     "datasets": ("seed",),
     "trainers": (),
@@ -191,20 +191,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
     estimators = tuple(
         _component(e, f"{source}: estimators[{i}]") for i, e in enumerate(_as_tuple(data.get("estimators")))
     )
-    objectives = tuple(_as_tuple(data.get("objective")))
-    if not objectives:
-        objectives = ("accuracy",)
-    directions = tuple(_as_tuple(data.get("direction"))) or ("maximize",) * len(objectives)
-    if len(directions) == 1 and len(objectives) > 1:
-        directions = directions * len(objectives)
-    if len(directions) != len(objectives):
-        raise ConfigError(f"{source}: direction: {len(directions)} directions for {len(objectives)} objectives")
-    for direction in directions:
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"{source}: direction: {direction!r} must be 'maximize' or 'minimize'")
-    for objective in objectives:
-        if not isinstance(objective, str):
-            raise ConfigError(f"{source}: objective: {objective!r} must be a metric name")
+    objectives, directions = objectives_of(data, source)
     budget_data = data.get("budget") or {}
     if not isinstance(budget_data, Mapping):
         raise ConfigError(f"{source}: budget: expected a mapping with 'trials' and/or 'seconds'")
@@ -242,6 +229,25 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         storage_options=storage_options,
         source=source,
     )
+
+
+def objectives_of(data: Mapping[str, Any], source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """An experiment's ``objective`` names (default ``accuracy``) and a ``direction`` for each."""
+    objectives = tuple(_as_tuple(data.get("objective")))
+    if not objectives:
+        objectives = ("accuracy",)
+    directions = tuple(_as_tuple(data.get("direction"))) or ("maximize",) * len(objectives)
+    if len(directions) == 1 and len(objectives) > 1:
+        directions = directions * len(objectives)
+    if len(directions) != len(objectives):
+        raise ConfigError(f"{source}: direction: {len(directions)} directions for {len(objectives)} objectives")
+    for direction in directions:
+        if direction not in DIRECTIONS:
+            raise ConfigError(f"{source}: direction: {direction!r} must be 'maximize' or 'minimize'")
+    for objective in objectives:
+        if not isinstance(objective, str):
+            raise ConfigError(f"{source}: objective: {objective!r} must be a metric name")
+    return objectives, directions
 
 
 def _storage(value: Any, where: str) -> tuple[str | None, dict[str, Any]]:

@@ -10,15 +10,23 @@ import structlog
 
 
 class EventLog:
-    """``log.info("trial_end", number=3, ...)`` writes one JSON line (flushed) and, unless quiet,
-    a readable line on stderr."""
+    """``log.info("trial_end", number=3, ...)`` writes one JSON line (flushed) to ``path`` (None:
+    no file) and, unless quiet, a readable line on stderr."""
 
-    def __init__(self, path: str | Path, console: bool = True) -> None:
-        self._file = open(path, "a", encoding="utf-8")
+    def __init__(self, path: str | Path | None, console: bool = True) -> None:
+        self._file = None if path is None else open(path, "a", encoding="utf-8")
         timestamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
-        self._json = structlog.wrap_logger(
-            structlog.WriteLogger(self._file),
-            processors=[structlog.processors.add_log_level, timestamp, structlog.processors.JSONRenderer(default=str)],
+        self._json = (
+            None
+            if self._file is None
+            else structlog.wrap_logger(
+                structlog.WriteLogger(self._file),
+                processors=[
+                    structlog.processors.add_log_level,
+                    timestamp,
+                    structlog.processors.JSONRenderer(default=str),
+                ],
+            )
         )
         self._console = (
             structlog.wrap_logger(
@@ -37,9 +45,11 @@ class EventLog:
         self._emit("info", event, fields)
 
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
-        getattr(self._json, level)(event, **fields)
+        if self._json is not None:
+            getattr(self._json, level)(event, **fields)
         if self._console is not None:
             getattr(self._console, level)(event, **fields)
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()

@@ -26,7 +26,9 @@ def hyperbox_register_spaces(register):
     Called once, when the kernel first needs the component registry, with ``register(name,
     factory, help=None)``. The factory is called with the experiment's ``space`` arguments; arguments named
     ``num_classes``, ``in_channels`` or ``input_shape`` that the experiment leaves out are filled
-    from the dataset. It returns the model (whose mutables are searched).
+    from the dataset, and one named ``build_space`` receives a function that builds another
+    space from its name or ``{name: ..., **arguments}`` (for a space made of another). It returns
+    the model (whose mutables are searched).
     """
 
 
@@ -47,7 +49,8 @@ def hyperbox_register_estimators(register):
     Called once, when the kernel first needs the component registry, with ``register(name,
     factory, help=None)``. The factory is called with
     the experiment's arguments and returns a callable ``estimator(model, data, context)`` that
-    returns a mapping of metric name to number.
+    returns a mapping of metric name to number (``hyperbox.kernel.testing.EstimatorTestCase``
+    checks one).
     """
 
 
@@ -60,6 +63,8 @@ def hyperbox_register_trainers(register):
     the experiment's arguments and returns an object with ``trial(model, arch, data, context)``
     (returns the model to estimate for ``arch``) and optionally ``fit(model, mutator, data,
     context)`` (a search phase before the trials: supernet training, differentiable search).
+    ``context`` is a :class:`hyperbox.kernel.Context` (seed, device, log, trial, ``state_path``,
+    ``report``); ``hyperbox.kernel.testing.TrainerTestCase`` checks a trainer against this.
     """
 
 
@@ -92,7 +97,8 @@ def hyperbox_register_storages(register):
     Called once, when the kernel first needs the component registry, with ``register(name,
     factory, help=None)``; ``name`` is a URL scheme (``sqlite``, ``postgresql``, ...) and an
     experiment's ``storage: URL`` (or ``hbk run --storage URL``) picks the factory by the URL's
-    scheme. The factory returns a :class:`hyperbox.kernel.ledger.Ledger`: it is called as
+    scheme. The factory returns a :class:`hyperbox.kernel.ledger.Ledger` (checked by
+    ``hyperbox.kernel.testing.LedgerTestCase``): it is called as
     ``factory(url, experiment=EXPERIMENT_JSON, study=NAME, **options)`` to create a record
     holding the experiment and its whole trial budget, and as ``factory(url, study=NAME)`` for a
     worker joining it (``hbk worker``). ``options`` are the experiment's
@@ -100,30 +106,46 @@ def hyperbox_register_storages(register):
     """
 
 
+@hookspec(firstresult=True)
+def hyperbox_build_subnet(model, arch):
+    """Build the plain model of ``model`` (a searched space) cut to ``arch`` (JSON form).
+
+    Called by ``SearchResult.best_model()`` when the search kept no trained model of the best
+    trial; the first plugin that returns a model wins. Return None for a ``model`` this plugin
+    does not know. The nas plugin builds every ``torch.nn.Module`` space (``build_subnet``).
+    """
+
+
 @hookspec
 def hyperbox_run_start(run):
-    """A run starts (or resumes). ``run`` is the :class:`hyperbox.kernel.runner.Run`: its
-    ``directory``, ``experiment`` (the validated experiment), ``trials`` and ``resumed`` flag."""
+    """A search starts (or resumes), before its first trial and before a trainer's search phase.
+
+    ``run`` is a read-only :class:`hyperbox.kernel.context.RunInfo`: ``name``, ``directory``
+    (None for a search kept in memory), ``objectives``, ``directions``, ``seed``, the budget,
+    ``resumed``, ``trials`` (those recorded before) and ``config`` (the experiment, JSON form).
+    """
 
 
 @hookspec
 def hyperbox_run_end(run, summary):
-    """A run ended (``run`` as in ``hyperbox_run_start``); ``summary`` is its summary (the run that
-    owns the directory writes it to ``summary.json``; a worker sharing the directory does not)."""
+    """A search ended (``run`` as in ``hyperbox_run_start``, its ``trials`` complete); ``summary`` is
+    its summary, as ``summary.json`` holds it (a worker sharing another's directory writes none)."""
 
 
 @hookspec
 def hyperbox_trial_start(run, trial):
-    """A trial of ``run`` starts; ``trial`` is the :class:`hyperbox.kernel.ledger.Trial` (``number``, ``arch``)."""
+    """A trial starts: ``trial`` is its :class:`hyperbox.kernel.trial.TrialRecord` (``number``,
+    ``arch``, ``values``, ``seed``; ``state`` is ``running``)."""
 
 
 @hookspec
 def hyperbox_trial_end(run, trial):
-    """A trial of ``run`` ended; ``trial.state`` is ``complete``, ``pruned`` or ``failed`` and ``trial.metrics``
-    holds its results."""
+    """A trial ended: ``trial`` is its final :class:`hyperbox.kernel.trial.TrialRecord`; ``state`` is
+    ``complete``, ``pruned`` or ``failed``, ``metrics`` holds its results and ``error`` why it failed."""
 
 
 @hookspec
 def hyperbox_epoch_end(run, trial, epoch, metrics):
-    """A trainer of ``run`` finished epoch ``epoch`` (0-based) of ``trial`` (``None`` during a
-    trainer's ``fit`` phase) with ``metrics`` (a mapping name -> number)."""
+    """A trainer (or an objective, through ``trial.report``) finished epoch ``epoch`` (0-based) of
+    ``trial`` (its running :class:`hyperbox.kernel.trial.TrialRecord`; None during a trainer's
+    ``fit`` phase) with ``metrics`` (a mapping name -> number)."""

@@ -71,6 +71,8 @@ class HyperParameters:
         if not isinstance(params, Mapping) or not params:
             raise ConfigError("hyper-parameters: expected a non-empty mapping name -> spec")
         self._params = {str(name): _parse(str(name), spec) for name, spec in params.items()}
+        #: the specs as given
+        self.specs = {str(name): spec for name, spec in params.items()}
 
     def mutables(self) -> list[HyperParameter]:
         return list(self._params.values())
@@ -109,7 +111,7 @@ def _parse(name: str, spec: Any) -> HyperParameter:
                 raise ValueError("'choices' must be a non-empty list")
             if kind == "subset":
                 k = None if spec.get("k") is None else _number(spec, "k", int)
-                return HyperParameter(name, Subset(len(choices), k), tuple(choices))
+                return HyperParameter(name, Subset(len(choices), k, labels=choices), tuple(choices))
             return HyperParameter(name, Categorical(len(choices), labels=choices), tuple(choices))
         if kind == "int":
             step = _number(spec, "step", int) if "step" in spec else 1

@@ -1,10 +1,12 @@
-"""Ledgers: where a run's trials are recorded and its trial budget is shared out.
+"""Ledgers: where a search's trials are recorded and its trial budget is shared out.
 
-The runner asks its ledger for the next trial (:meth:`Ledger.claim`), says when it starts and
-ends, and learns from the trials other workers finished (:meth:`Ledger.others`). A single process
-keeps its own books (:class:`LocalLedger`); storage plugins (``hyperbox_register_storages``)
+The engine asks its ledger for the next trial (:meth:`Ledger.claim`), says when it starts and
+ends, and learns from the trials finished elsewhere (:meth:`Ledger.others`). A ledger never sees
+the engine or the search algorithm: a :class:`Claim` carries what the engine needs. A single
+process keeps its own books (:class:`LocalLedger`); storage plugins (``hyperbox_register_storages``)
 provide ledgers that several workers share, so that the budget is global and every worker's
-mutator sees every worker's results.
+search algorithm sees every worker's results. ``hyperbox.kernel.testing.LedgerTestCase`` checks a
+ledger against this contract.
 """
 
 from __future__ import annotations
@@ -16,37 +18,30 @@ from typing import Any, Protocol
 import attrs
 
 from hyperbox.kernel.config import Budget
+from hyperbox.kernel.trial import TrialRecord
 
-__all__ = ["Claim", "Ledger", "LocalLedger", "Trial"]
-
-
-@attrs.define
-class Trial:
-    """One trial: the architecture it evaluates, its seed, how it ended and what it measured."""
-
-    number: int
-    arch: dict[str, Any]
-    seed: int
-    state: str = "running"  # running | complete | pruned | failed
-    metrics: dict[str, float] = attrs.field(factory=dict)
-    error: str | None = None
-    duration_s: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return attrs.asdict(self)
+__all__ = ["Claim", "Ledger", "LocalLedger"]
 
 
 @attrs.frozen
 class Claim:
-    """The next trial to run: its ``number`` and, when it retries a lost trial, the ``arch`` (JSON)
-    it must evaluate again (None: the mutator proposes one)."""
+    """The next trial to run.
+
+    Attributes:
+        number: the trial's number.
+        arch: when the claim retries a lost trial, the architecture (JSON form) to evaluate again;
+            None: the search algorithm proposes one.
+        handle: the storage's own trial (an Optuna trial for the hpo plugin's ledgers), for a
+            search algorithm that searches in the ledger's :attr:`Ledger.study`; None otherwise.
+    """
 
     number: int
     arch: dict[str, Any] | None = None
+    handle: Any = attrs.field(default=None, eq=False, repr=False)
 
 
 class Ledger(Protocol):
-    """The record of a run's trials and the keeper of its budget.
+    """The record of a search's trials and the keeper of its budget.
 
     A storage plugin's factory is called as ``factory(url, experiment=EXPERIMENT_JSON, study=NAME,
     **options)`` to create a new shared record for an experiment (and the whole trial budget),
@@ -54,23 +49,23 @@ class Ledger(Protocol):
     joined ledger's :attr:`experiment` is the experiment it was created for.
     """
 
-    #: The experiment (JSON form) the ledger records; a joining worker builds its run from it.
+    #: The experiment (JSON form) the ledger records; a joining worker builds its search from it.
     experiment: dict[str, Any]
-
-    def attach(self, run: Any) -> None:
-        """Bind to ``run`` once its components are built and its directory exists."""
+    #: The storage's own record of the trials (an Optuna study), which a search algorithm of the
+    #: same plugin may search in (see ``Mutator.bind_run``); None when there is none.
+    study: Any
 
     def claim(self) -> Claim | None:
         """The next trial to run, or None when the budget is spent (may wait for other workers'
         running trials, since a lost one is retried)."""
 
-    def start(self, trial: Trial) -> None:
+    def start(self, trial: TrialRecord) -> None:
         """The claimed ``trial`` starts with ``trial.arch`` (recorded, so that a retry re-runs it)."""
 
-    def finish(self, trial: Trial) -> None:
+    def finish(self, trial: TrialRecord) -> None:
         """``trial`` ended (``complete``, ``pruned`` or ``failed``)."""
 
-    def others(self) -> list[Trial]:
+    def others(self) -> list[TrialRecord]:
         """Trials finished elsewhere (other workers, or an earlier run) since the last call."""
 
     def close(self) -> None:
@@ -78,35 +73,35 @@ class Ledger(Protocol):
 
 
 class LocalLedger:
-    """The books of a single process: the budget counts trials and seconds, the history of a
-    resumed run is its directory's ``trials.jsonl`` (which the runner appends to)."""
+    """The books of a single process: the budget counts trials and seconds; ``history`` holds the
+    trials of the search being resumed (the engine appends new ones to its own record)."""
 
-    def __init__(self, budget: Budget, history: Iterable[Trial] = ()) -> None:
+    experiment: dict[str, Any] = {}
+    study = None
+
+    def __init__(self, budget: Budget, history: Iterable[TrialRecord] = ()) -> None:
         self.budget = budget
         self._history = list(history)
-        self._done = len(self._history)
+        self._claimed = len(self._history)
         self._previous_s = sum(t.duration_s for t in self._history)
-        self._started = time.monotonic()
-        self.experiment: dict[str, Any] = {}
-
-    def attach(self, run: Any) -> None:
         self._started = time.monotonic()
 
     def claim(self) -> Claim | None:
-        if self.budget.trials is not None and self._done >= self.budget.trials:
+        if self.budget.trials is not None and self._claimed >= self.budget.trials:
             return None
         elapsed = self._previous_s + time.monotonic() - self._started
         if self.budget.seconds is not None and elapsed >= self.budget.seconds:
             return None
-        return Claim(self._done)
+        self._claimed += 1
+        return Claim(self._claimed - 1)
 
-    def start(self, trial: Trial) -> None:
-        """Nothing to record: the runner's ``trials.jsonl`` is this ledger's record."""
+    def start(self, trial: TrialRecord) -> None:
+        """Nothing to record: the engine's own record (``trials.jsonl``) is this ledger's."""
 
-    def finish(self, trial: Trial) -> None:
-        self._done += 1
+    def finish(self, trial: TrialRecord) -> None:
+        """Nothing to record: claims are counted when they are made."""
 
-    def others(self) -> list[Trial]:
+    def others(self) -> list[TrialRecord]:
         history, self._history = self._history, []
         return history
 

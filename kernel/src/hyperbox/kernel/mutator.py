@@ -38,7 +38,7 @@ class Mutator:
         self.directions: tuple[str, ...] = ("maximize",)
 
     def set_objectives(self, objectives: Sequence[str], directions: Sequence[str]) -> None:
-        """The metrics the search optimises (the runner calls this before the first trial)."""
+        """The metrics the search optimises (the engine calls this before the first trial)."""
         self.objectives, self.directions = tuple(objectives), tuple(directions)
 
     def score(self, metrics: Mapping[str, float]) -> float:
@@ -59,19 +59,33 @@ class Mutator:
         """The architecture to export once the search is over (by default the current one)."""
         return dict(self._cache)
 
-    def reset(self) -> dict[str, Any]:
-        """Sample a new architecture, apply it to the model and return it (also in ``_cache``)."""
-        return self.apply(self.sample_search())
+    def reset(self, claim: Any = None) -> dict[str, Any]:
+        """Sample a new architecture, apply it to the model and return it (also in ``_cache``).
+
+        ``claim`` is the engine's :class:`~hyperbox.kernel.ledger.Claim` of the trial: a claim
+        that retries a lost trial carries the architecture to evaluate again, which is applied
+        instead of a new sample (see :meth:`propose`).
+        """
+        return self.apply(self.propose(claim))
+
+    def propose(self, claim: Any = None) -> dict[str, Any]:
+        """The architecture for ``claim``: the one it carries, else :meth:`sample_search`'s. A
+        mutator that searches in the ledger's own study (see :meth:`bind_run`) draws on the
+        study's trial, ``claim.handle``."""
+        arch = getattr(claim, "arch", None)
+        return dict(arch) if arch is not None else self.sample_search()
 
     def apply(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """Validate ``arch`` against the space, set every mutable's decision and remember it."""
         self._cache = self.space.apply(arch)
         return self._cache
 
-    def bind_run(self, directory: Any) -> None:
-        """The run's directory exists (``directory``, a path): a mutator may keep its state there.
+    def bind_run(self, directory: Any, study: Any = None) -> None:
+        """The search starts: ``directory`` (a path) is its run directory, where a mutator may keep
+        its state, or None for a search kept in memory; ``study`` is the storage's own record of
+        a search shared by workers (an Optuna study from the hpo plugin's ledgers), or None.
 
-        The runner calls this once, before the first trial; the default keeps nothing.
+        The engine calls this once, before the first trial; the default keeps nothing.
         """
 
     def observe(self, arch: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
@@ -99,7 +113,7 @@ class Mutator:
                 self.discard(arch, state)
 
     def close(self) -> None:
-        """Release what the search holds (database connections, threads); called when its run ends."""
+        """Release what the search holds (database connections, threads); called when its search ends."""
 
     def export(self) -> dict[str, Any]:
         """The final architecture in JSON form."""

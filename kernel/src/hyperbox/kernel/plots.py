@@ -41,7 +41,7 @@ def plot_history(trials: list[dict], objective: str, direction: str, path: Path)
 
 def plot_pareto_front(trials: list[dict], objectives: list[str], directions: list[str], path: Path) -> Path:
     """Complete trials on the first two objectives, the Pareto front (of all objectives) highlighted."""
-    from hyperbox.kernel.runner import dominates
+    from hyperbox.kernel.ranking import dominates
 
     plt = _pyplot()
     x_name, y_name = objectives[:2]

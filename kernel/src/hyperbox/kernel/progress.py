@@ -7,9 +7,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class TrialProgress:
-    def __init__(self, experiment, done: int = 0) -> None:
-        self.objective = experiment.objectives[0]
-        total = experiment.budget.trials
+    """Trials done out of ``total`` (None: unknown) and the best value of ``objective``."""
+
+    def __init__(self, objective: str, total: int | None, done: int = 0) -> None:
+        self.objective = objective
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

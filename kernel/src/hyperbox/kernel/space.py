@@ -94,10 +94,11 @@ class Categorical:
 
 @attrs.frozen
 class Subset:
-    """``k`` of ``n`` candidates (any number when ``k`` is None)."""
+    """``k`` of ``n`` candidates (any number when ``k`` is None); ``labels`` (optional) name them."""
 
     n: int = attrs.field(validator=attrs.validators.ge(1))
     k: int | None = None
+    labels: tuple | None = attrs.field(default=None, converter=lambda v: None if v is None else tuple(v))
 
     def __attrs_post_init__(self) -> None:
         if self.k is not None and not 1 <= self.k <= self.n:
@@ -256,6 +257,23 @@ class Mutable:
         """Called after every change of decision (``None`` = back to searching)."""
 
 
+def value_of(domain: Domain, decision: Any) -> Any:
+    """The JSON value a canonical ``decision`` stands for (see :meth:`SearchSpace.values`)."""
+    if isinstance(domain, Categorical):
+        return decision if domain.labels is None else _json_label(domain.labels[decision])
+    if isinstance(domain, Subset):
+        return list(decision) if domain.labels is None else [_json_label(domain.labels[i]) for i in decision]
+    return decision
+
+
+def _json_label(label: Any) -> Any:
+    if label is None or isinstance(label, (bool, int, float, str)):
+        return label
+    if isinstance(label, (list, tuple)):
+        return [_json_label(item) for item in label]
+    return str(label)
+
+
 def _mask_of(domain: Domain, decision: Any) -> Any:
     if isinstance(domain, Categorical):
         return domain.one_hot(decision)
@@ -369,6 +387,12 @@ class SearchSpace(Mapping):
 
     def describe(self) -> dict[str, str]:
         return {key: domain.describe() for key, domain in self._domains.items()}
+
+    def values(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """What the decisions of ``arch`` stand for, as JSON values: a categorical's label (its
+        index when it has none), a subset's list of labels, a number as it is."""
+        arch = self.validate(arch, partial=True)
+        return {key: value_of(self._domains[key], decision) for key, decision in arch.items()}
 
 
 def load_arch(source: Any) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 from hyperbox.kernel.errors import HyperboxError
@@ -29,24 +28,26 @@ def worker_environment(count: int, disabled: set[str]) -> dict[str, str]:
     return env
 
 
-def run_workers(run: Any, count: int, *, quiet: bool) -> dict[str, Any]:
-    """Run ``run``'s trials in ``count`` local worker processes; returns the run's summary."""
-    env = worker_environment(count, run.manager.disabled)
-    env[STORAGE_ENV] = run.experiment.storage
+def run_workers(search: Any, count: int, *, quiet: bool) -> Any:
+    """Run ``search``'s trials (a search on a shared storage) in ``count`` local worker processes,
+    which share its run directory; returns its result."""
+    from hyperbox.kernel.plugins import get_manager
+
+    env = worker_environment(count, get_manager().disabled)
+    env[STORAGE_ENV] = search.storage_url
     command = [
         sys.executable,
         "-m",
         "hyperbox.kernel.cli",
         "worker",
         "--study",
-        run.study_name,
+        search.study_name,
         "--run-dir",
-        str(run.directory),
+        str(search.directory),
         *(["-q"] if quiet else []),
     ]
-    run.log.info("workers_start", count=count, study=run.study_name, threads=env["OMP_NUM_THREADS"])
-    run.hook.hyperbox_run_start(run=run)
-    started = time.monotonic()
+    search.log.info("workers_start", count=count, study=search.study_name, threads=env["OMP_NUM_THREADS"])
+    search.start()
     processes = [subprocess.Popen([*command, "--index", str(index)], env=env) for index in range(count)]
     status = "complete"
     try:
@@ -58,9 +59,9 @@ def run_workers(run: Any, count: int, *, quiet: bool) -> dict[str, Any]:
         raise
     finally:
         failed = status == "complete" and [code for code in codes if code != 0]
-        summary = run.gather("failed" if failed else status, time.monotonic() - started)
+        result = search.close("failed" if failed else status)
     if failed:
         raise HyperboxError(
-            f"{len(failed)} of {count} workers failed (exit codes {failed}); see {run.directory / 'events.jsonl'}"
+            f"{len(failed)} of {count} workers failed (exit codes {failed}); see {search.directory / 'events.jsonl'}"
         )
-    return summary
+    return result

@@ -10,16 +10,15 @@ In an experiment::
 
     space:
       name: augmented
-      network: {name: digits_cnn}          # any registered space, with its arguments
+      network: {name: digits_cnn}          # any registered space, with its arguments (or, from Python, a model)
       network_arch: {stem_width: 1, ...}   # optional: fix the network, search the policy alone
       policy: {ops: [rotate, shear_x, contrast], n_subpolicies: 3}
 """
 
 from __future__ import annotations
 
-import inspect
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -48,37 +47,29 @@ class AugmentedNetwork(nn.Module):
 
 
 def augmented(
-    network: Mapping[str, Any],
+    network: Mapping[str, Any] | str | nn.Module,
     policy: Mapping[str, Any] | None = None,
     network_arch: Mapping[str, Any] | str | os.PathLike | None = None,
-    num_classes: int | None = None,
     in_channels: int | None = None,
-    input_shape: tuple[int, ...] | None = None,
+    build_space: Callable[[Any], nn.Module] | None = None,
 ) -> AugmentedNetwork:
-    """Registered space ``network`` (``{name: ..., **args}``) behind an :class:`AugmentationPolicy`.
+    """``network`` behind an :class:`AugmentationPolicy`.
 
-    ``policy`` holds the policy's arguments; ``network_arch`` (a dict or JSON file) fixes the
-    network with ``build_subnet`` so that only the policy is searched. The dataset's shape
-    (``num_classes``, ``in_channels``, ``input_shape``, passed by the runner) reaches the network
-    factory where it takes it, and the policy gets ``in_channels``.
+    ``network`` is a model, or a registered space (``{name: ..., **args}``) that ``build_space``
+    (given by the engine, with the dataset's shape) builds. ``policy`` holds the policy's
+    arguments; ``network_arch`` (a dict or JSON file) fixes the network with ``build_subnet`` so
+    that only the policy is searched. The policy gets the dataset's ``in_channels``.
     """
-    from hyperbox.kernel.plugins import get_registry
     from hyperbox.nas.subnet import build_subnet
 
-    if not isinstance(network, Mapping) or "name" not in network:
-        raise ValueError(f"augmented: network must be a mapping with the 'name' of a registered space, got {network!r}")
-    args = {key: value for key, value in network.items() if key != "name"}
-    shape = {"num_classes": num_classes, "in_channels": in_channels, "input_shape": input_shape}
-    factory = get_registry().get("spaces", network["name"]).load()
-    extra = {k: v for k, v in shape.items() if v is not None and k not in args and _accepts(factory, k)}
-    model = factory(**args, **extra)
+    if isinstance(network, nn.Module):
+        model = network
+    elif isinstance(network, (str, Mapping)) and build_space is not None:
+        model = build_space(network)
+    else:
+        raise ValueError(f"augmented: network must be a model or a registered space {{name: ...}}, got {network!r}")
     if network_arch is not None:
         model = build_subnet(model, network_arch)
     policy_args = dict(policy or {})
     policy_args.setdefault("in_channels", in_channels)
     return AugmentedNetwork(model, AugmentationPolicy(**policy_args))
-
-
-def _accepts(factory: Any, name: str) -> bool:
-    parameters = inspect.signature(factory).parameters
-    return name in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())

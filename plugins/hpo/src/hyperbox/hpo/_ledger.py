@@ -25,11 +25,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hyperbox.hpo._heartbeat import Heartbeat
 from hyperbox.hpo._storage import _display_url, close_storage, open_storage
-from hyperbox.hpo.mutator import END_STATES, OptunaMutator
+from hyperbox.hpo.mutator import END_STATES
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.files import locked
-from hyperbox.kernel.ledger import Claim, Trial
-from hyperbox.kernel.runner import trial_seed
+from hyperbox.kernel.ledger import Claim
+from hyperbox.kernel.trial import TrialRecord, trial_seed
 
 __all__ = ["OptunaLedger"]
 
@@ -102,7 +102,6 @@ class OptunaLedger:
         self._heartbeat: Heartbeat | None = None
         self._mine: set[int] = set()
         self._seen: set[int] = set()
-        self._mutator: OptunaMutator | None = None
         self._claim_lock = _sqlite_claim_lock(url)
 
     # -- creating and joining ---------------------------------------------------------------------
@@ -140,14 +139,6 @@ class OptunaLedger:
             raise ConfigError(f"study {study.study_name!r} was not created by hbk run; nothing to join")
         return study
 
-    def attach(self, run: Any) -> None:
-        """An Optuna mutator draws its parameters on the claimed trials, so that its sampler sees
-        every worker's trials in the study itself."""
-        self._seed = run.experiment.seed
-        if isinstance(run.mutator, OptunaMutator):
-            self._mutator = run.mutator
-            self._mutator.join(self.study)
-
     # -- the trials ---------------------------------------------------------------------------------
     def claim(self) -> Claim | None:
         while True:
@@ -176,19 +167,18 @@ class OptunaLedger:
             return False
 
     def _claimed(self, trial: FrozenTrial) -> Claim:
+        """The claim of ``trial``: a retry carries its architecture; an Optuna mutator searching in
+        :attr:`study` draws on the trial itself (a retry's parameters are fixed in it already)."""
         self._running = trial
         if self._heartbeat_interval is not None:
             self._heartbeat = Heartbeat(self._storage, trial, self._heartbeat_interval)
-        if self._mutator is not None:  # a retried trial's parameters are fixed in it already
-            self._mutator.use_trial(trial)
-            return Claim(trial.number)
         arch = trial.user_attrs.get(ARCH_ATTR)
-        return Claim(trial.number, None if arch is None else json.loads(arch))
+        return Claim(trial.number, None if arch is None else json.loads(arch), handle=trial)
 
-    def start(self, trial: Trial) -> None:
+    def start(self, trial: TrialRecord) -> None:
         self._storage.set_trial_user_attr(self._running._trial_id, ARCH_ATTR, json.dumps(trial.arch))
 
-    def finish(self, trial: Trial) -> None:
+    def finish(self, trial: TrialRecord) -> None:
         running, self._running = self._running, None
         self._stop_heartbeat()
         self._mine.add(trial.number)
@@ -202,7 +192,7 @@ class OptunaLedger:
         else:
             self.study.tell(running.number, state=END_STATES[trial.state], skip_if_finished=True)
 
-    def others(self) -> list[Trial]:
+    def others(self) -> list[TrialRecord]:
         found = []
         for frozen in self._storage.get_all_trials(self._study_id, deepcopy=False, states=_FINISHED):
             if frozen.number in self._seen:
@@ -211,11 +201,11 @@ class OptunaLedger:
             if frozen.number in self._mine:
                 continue
             if RECORD_ATTR in frozen.user_attrs:
-                found.append(Trial(**json.loads(frozen.user_attrs[RECORD_ATTR])))
+                found.append(TrialRecord.from_json(json.loads(frozen.user_attrs[RECORD_ATTR])))
             elif ARCH_ATTR in frozen.user_attrs:  # its worker was lost mid-trial
                 arch = json.loads(frozen.user_attrs[ARCH_ATTR])
-                seed = trial_seed(self._seed, frozen.number)
-                found.append(Trial(frozen.number, arch, seed, state="failed", error="worker lost (no heartbeat)"))
+                seed = trial_seed(self.experiment["seed"], frozen.number)
+                found.append(TrialRecord(frozen.number, arch, seed, state="failed", error="worker lost (no heartbeat)"))
         return found
 
     def close(self) -> None:

@@ -62,7 +62,7 @@ class OptunaMutator(Mutator):
             single objective; intermediate values come from :meth:`report`.
         pruning_metric: the per-epoch metric the pruner compares (default: the first objective);
             it must improve in the objective's direction, like ``val_accuracy`` for ``accuracy``.
-        directions: ``maximize``/``minimize`` per objective; by default the directions the runner
+        directions: ``maximize``/``minimize`` per objective; by default the directions the engine
             sets with :meth:`set_objectives`.
         storage: an Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``) or storage
             object; None keeps the study in ``study.db`` in the run directory (in memory outside a
@@ -120,9 +120,8 @@ class OptunaMutator(Mutator):
         self.load_if_exists = load_if_exists
         self._study: optuna.Study | None = None
         self._running: list[tuple[dict[str, Any], optuna.Trial, Heartbeat | None]] = []
-        #: set by :meth:`join`: a run's ledger owns the trials (claims, heartbeats, results)
+        #: set by :meth:`bind_run` in a shared search: its ledger owns the trials (claims, heartbeats, results)
         self._joined = False
-        self._claimed: optuna.trial.FrozenTrial | None = None
         #: the kernel's trial sequence: trials asked for so far, the restored history included; it
         #: seeds the sampler of a study of our own, whose Optuna numbers a killed trial shifts
         self._asked = 0
@@ -180,14 +179,21 @@ class OptunaMutator(Mutator):
             metric_names=self.objectives,
         )
 
-    def bind_run(self, directory: Any) -> None:
-        """Without a storage of its own (and outside a shared study) the study lives in the run
-        directory (``study.db``), so that a resumed run and ``optuna-dashboard`` find it.
+    def bind_run(self, directory: Any, study: Any = None) -> None:
+        """In a search shared by workers (``study``, the shared ledger's Optuna study) the mutator
+        searches in that study, whose ledger claims, beats and tells each trial. Otherwise,
+        without a storage of its own, the study lives in the run directory (``study.db``), so
+        that a resumed search and ``optuna-dashboard`` find it; in memory for a search without
+        a directory.
 
-        Only this run uses that study, so it needs no heartbeats: the trial a killed run left
-        RUNNING is failed here, without a retry (the resumed run redoes it under its own number).
+        Only this search uses a study in its run directory, so it needs no heartbeats: the trial
+        a killed search left RUNNING is failed here, without a retry (the resumed search redoes
+        it under its own number).
         """
-        if not self._own_storage or self._joined:
+        if isinstance(study, optuna.Study):
+            self._join(study)
+            return
+        if not self._own_storage or directory is None:
             return
         self.close()  # the in-memory study opened before the run directory existed
         self._storage = open_storage(f"sqlite:///{Path(directory).resolve() / STUDY_FILE}")
@@ -207,9 +213,9 @@ class OptunaMutator(Mutator):
         if self._opened_storage:
             close_storage(self._storage)
 
-    def join(self, study: optuna.Study) -> None:
-        """Search in ``study``, a run's shared study whose ledger claims, beats and tells each trial:
-        :meth:`sample_search` then draws on the trial given to :meth:`use_trial`."""
+    def _join(self, study: optuna.Study) -> None:
+        """Search in ``study``, a shared study whose ledger claims, beats and tells each trial:
+        :meth:`propose` then draws on the claimed trial."""
         studied = [d.name.lower() for d in study.directions]
         if self._directions is not None and list(self._directions) != studied:
             raise ConfigError(f"directions {list(self._directions)} differ from the study's {studied}")
@@ -219,21 +225,22 @@ class OptunaMutator(Mutator):
         self._study, self._joined, self._storage, self._opened_storage = study, True, study._storage, False
         self._heartbeat_interval = None  # the ledger beats for the claimed trials
 
-    def use_trial(self, trial: optuna.trial.FrozenTrial) -> None:
-        """The next :meth:`sample_search` draws its parameters on ``trial`` (claimed by the run's
-        ledger) instead of asking the study for a new one; a retried trial keeps its parameters."""
-        self._claimed = trial
-
     def _reseed(self, trial_number: int) -> None:
         if self.seed is not None and self.sampler_name not in SEEDED_ONCE:
             self.study.sampler = self._make_sampler(sampler_seed(self.seed, trial_number))
 
     # -- the search -------------------------------------------------------------------------------
+    def propose(self, claim: Any = None) -> dict[str, Any]:
+        """In a shared study, draw on the claimed trial (``claim.handle``, which the ledger took
+        for this worker): a retried trial's parameters are fixed in it, so it evaluates the same
+        architecture again."""
+        handle = getattr(claim, "handle", None)
+        if self._joined and isinstance(handle, optuna.trial.FrozenTrial):
+            self._reseed(handle.number)
+            return self._draw(optuna.Trial(self.study, handle._trial_id), heartbeat=None)
+        return super().propose(claim)
+
     def sample_search(self) -> dict[str, Any]:
-        if self._claimed is not None:
-            claimed, self._claimed = self._claimed, None
-            self._reseed(claimed.number)
-            return self._draw(optuna.Trial(self.study, claimed._trial_id), heartbeat=None)
         study = self.study
         if self._heartbeat_interval is not None:
             with warnings.catch_warnings():  # experimental in Optuna, and how killed workers are recovered

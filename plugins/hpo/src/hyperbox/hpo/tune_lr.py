@@ -4,17 +4,19 @@ with ``--weight-decay`` its learning rate and weight decay together (the trust-r
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 
 import yaml
 
-from hyperbox.kernel import ConfigError, load_arch
+from hyperbox.kernel import ConfigError, Context, load_arch
+from hyperbox.kernel.components import Resolver
+from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import check_arguments, load_experiment
-from hyperbox.kernel.files import append_jsonl, write_json, write_text
-from hyperbox.kernel.ledger import Trial
+from hyperbox.kernel.events import EventLog
+from hyperbox.kernel.files import write_text
 from hyperbox.kernel.plugins import get_manager
-from hyperbox.kernel.runner import SUMMARY_FILE, TRIALS_FILE, Context, Run, trial_seed
+from hyperbox.kernel.rundir import RunDirectory
+from hyperbox.kernel.trial import TrialRecord, trial_seed
 
 TUNED_FILE = "tuned.yaml"
 LABELS = {"lr": "learning rate", "weight_decay": "weight decay"}
@@ -64,49 +66,62 @@ def tune_lr_command(argv: list[str]) -> int:
     for key in tuned_keys:
         if f"trainer.{key}" in experiment.hparams:
             raise ConfigError(f"{experiment.source}: hparams searches trainer.{key}; tune-lr picks one value instead")
-    trainer_factory = get_manager().registry.get("trainers", experiment.trainer.name).load()
+    manager = get_manager()
+    trainer_factory = manager.registry.get("trainers", experiment.trainer.name).load()
     probe = {"lr": 0.1, "weight_decay": 0.0, "epochs": 1} if args.weight_decay else {"lr": 0.1, "epochs": 1}
     check_arguments(trainer_factory, probe, f"{experiment.source}: trainer", partial=True)
     try:
         given_arch = load_arch(args.arch) if args.arch else None
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    run = Run(experiment, console=not args.quiet, progress=False)
-    try:  # the architecture is checked against the space, which the run builds
-        arch = run.mutator.apply(given_arch) if given_arch is not None else run.mutator.reset()
+    # the components, kept in memory: the short trials are recorded here, not by a search
+    components = build_search(experiment, in_memory=True, console=False, manager=manager)
+    try:  # the architecture is checked against the space
+        arch = components.mutator.apply(given_arch) if given_arch is not None else components.mutator.reset()
     except ValueError as error:
-        _remove(run)
+        components.close()
         raise ConfigError(f"--arch {args.arch}: {error}") from None
     except BaseException:
-        _remove(run)
+        components.close()
         raise
-    arch_json = run.mutator.space.to_json(arch)
+    components.close()
+    arch_json = components.space.to_json(arch)
+    resolver = Resolver(lambda: manager.registry)
+    directory = RunDirectory.create(experiment.output_dir, experiment.name, f"{experiment.source}: output_dir")
+    directory.write_config(experiment.to_json())
+    log = EventLog(directory.events_file, console=not args.quiet)
     count = 0
     started = time.monotonic()
 
     def short_trial(lr: float, weight_decay: float | None = None):
         nonlocal count
-        trial = Trial(number=count, arch=arch_json, seed=trial_seed(experiment.seed, 0))
-        count += 1
+        number, count = count, count + 1
         values = {"lr": lr} if weight_decay is None else {"lr": lr, "weight_decay": weight_decay}
-        run.log.info("lr_trial", number=trial.number, **values)
-        trainer = run.trainer_with({**values, "epochs": args.epochs})
+        log.info("lr_trial", number=number, **values)
+        trainer = resolver.trainer(experiment.trainer, arguments={**values, "epochs": args.epochs})
+        context = Context(
+            seed=trial_seed(experiment.seed, 0),
+            device=experiment.device,
+            log=log,
+            directory=directory.path,
+            reporter=lambda epoch, metrics: log.info("epoch_end", trial=number, epoch=epoch, **metrics),
+        )
         begin = time.monotonic()
-        trained = trainer.trial(run.model, arch, run.data, Context(run, trial))
-        trial.state, trial.duration_s = "complete", time.monotonic() - begin
-        trial.metrics = {key: float(value) for key, value in values.items()}
-        append_jsonl(run.directory / TRIALS_FILE, trial.to_json())  # hbk show lists the short trials
+        trained = trainer.trial(components.model, arch, components.data, context)
+        metrics = {key: float(value) for key, value in values.items()}
+        record = TrialRecord(number, arch_json, context.seed, "complete", metrics, None, time.monotonic() - begin)
+        directory.append(record)  # hbk show lists the short trials
         return trained
 
     try:
         if args.weight_decay:
-            chosen = tune_lr_wd(short_trial, run.directory, lr=args.min_lr, max_trials=args.max_trials)
+            chosen = tune_lr_wd(short_trial, directory.path, lr=args.min_lr, max_trials=args.max_trials)
             record = "lrwd.csv"
         else:
             chosen = (
                 tune_lr(
                     short_trial,
-                    run.directory,
+                    directory.path,
                     min_lr=args.min_lr,
                     max_lr=args.max_lr,
                     num_split=args.num_split,
@@ -115,18 +130,17 @@ def tune_lr_command(argv: list[str]) -> int:
             )
             record = "lrrt.csv"
     except BaseException:
-        if not (run.directory / TRIALS_FILE).exists():  # no short trial finished: nothing worth keeping
-            _remove(run)
+        log.close()
+        if not directory.trials():  # no short trial finished: nothing worth keeping
+            directory.remove()
         raise
-    finally:
-        run.log.close()
-        run.mutator.close()
+    log.close()
     tuned = experiment.to_json()
     tuned["trainer"].update(zip(tuned_keys, chosen))
-    write_text(run.directory / TUNED_FILE, yaml.safe_dump(tuned, sort_keys=False))
+    write_text(directory.path / TUNED_FILE, yaml.safe_dump(tuned, sort_keys=False))
     summary = {
         "name": experiment.name,
-        "directory": str(run.directory),
+        "directory": str(directory.path),
         "status": "complete",
         "kind": KIND,  # a finished tune-lr search: nothing to resume
         "objectives": list(experiment.objectives),
@@ -139,17 +153,11 @@ def tune_lr_command(argv: list[str]) -> int:
         "best": None,  # short trials are scored by their rank, not the experiment's objectives
         "arch": arch_json,
         **dict(zip(tuned_keys, (float(value) for value in chosen))),
-        "tuned": str(run.directory / TUNED_FILE),
-        "record": str(run.directory / record),
+        "tuned": str(directory.path / TUNED_FILE),
+        "record": str(directory.path / record),
     }
-    write_json(run.directory / SUMMARY_FILE, summary)
+    directory.write_summary(summary)
     found = " and ".join(f"{LABELS[key]} {value:.6g}" for key, value in zip(tuned_keys, chosen))
     print(f"{found} after {count} short trials")
-    print(f"wrote {run.directory / record} and {run.directory / TUNED_FILE} (hbk run {run.directory / TUNED_FILE})")
+    print(f"wrote {directory.path / record} and {directory.path / TUNED_FILE} (hbk run {directory.path / TUNED_FILE})")
     return 0
-
-
-def _remove(run: Run) -> None:
-    """Remove the run directory that a tune-lr failing before its first short trial created."""
-    run.log.close()
-    shutil.rmtree(run.directory, ignore_errors=True)

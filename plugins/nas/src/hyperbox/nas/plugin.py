@@ -48,3 +48,12 @@ def hyperbox_register_datasets(register):
     register("cifar10", f"{datasets}:cifar10", help="CIFAR-10 binary batches already on disk.")
     register("image_folder", f"{datasets}:image_folder", help="root/class/image files already on disk.")
     register("synthetic", f"{datasets}:synthetic", help="Random tensors with a learnable rule (tests).")
+
+
+@hookimpl
+def hyperbox_build_subnet(model, arch):
+    if not hasattr(model, "named_modules"):  # a torch module; imported only then
+        return None
+    from hyperbox.nas.subnet import build_subnet
+
+    return build_subnet(model, arch)

@@ -78,7 +78,9 @@ class AccuracyEstimator:
         recalibrate = self.recalibrate_bn if self.recalibrate_bn is not None else has_shared_statistics(model)
         network = plain_network(model).to(device)
         if recalibrate:
+            was_training = network.training
             calibration = data.loader("train", self.calibration_batch_size, shuffle=True, seed=0)
             recalibrate_batchnorm(network, calibration, self.calibration_batches, device)
+            network.train(was_training)  # the model goes back as it came; evaluate switches to eval itself
         accuracy, _ = evaluate(network, data.loader(self.split, self.batch_size), device)
         return {self.name: accuracy}

@@ -42,7 +42,9 @@ class LatencyEstimator:
 
     def __call__(self, model: nn.Module, data: Any = None, context: Any = None) -> dict[str, float]:
         device = resolve_device(self.device, context)
-        network = plain_network(model).to(device).eval()
+        network = plain_network(model).to(device)
+        was_training = network.training
+        network.eval()
         inputs = torch.zeros(self.batch_size, *input_shape_of(self.input_shape, data), device=device)
         synchronize = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
         timings = []
@@ -54,4 +56,5 @@ class LatencyEstimator:
                 synchronize()
                 if run >= self.warmup:
                     timings.append((time.perf_counter() - start) * 1000)
+        network.train(was_training)
         return {self.name: statistics.median(timings)}

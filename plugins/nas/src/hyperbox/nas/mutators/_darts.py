@@ -107,13 +107,13 @@ class DartsMutator(Mutator):
         self._derived = self.apply(self.sample_final() if arch is None else arch)
         return self._derived
 
-    def reset(self) -> dict[str, Any]:
-        """Enter mixed mode and apply an architecture drawn from the current distribution
-        (after :meth:`fix`: apply the derived architecture)."""
+    def reset(self, claim: Any = None) -> dict[str, Any]:
+        """Enter mixed mode and apply an architecture drawn from the current distribution (or the
+        one ``claim`` carries); after :meth:`fix`, apply the derived architecture."""
         if self._derived is not None:
             return self.apply(self._derived)
         self.mix()
-        return self.apply(self.sample_search())
+        return self.apply(self.propose(claim))
 
     def probabilities(self) -> dict[str, list[float]]:
         """``softmax(alpha)`` per key, as plain floats."""

@@ -80,7 +80,7 @@ class DartsTrainer:
             mutator.to(device)  # the architecture weights live in the mutator
         alphas = list(mutator.arch_parameters())
         checkpoint = context.state_path(CHECKPOINT)
-        if context.resumed and checkpoint.is_file():
+        if context.resumed and checkpoint is not None and checkpoint.is_file():
             state = load_state_dict(checkpoint, map_location=device)
             model.load_state_dict(state["supernet"])
             with torch.no_grad():
@@ -89,7 +89,10 @@ class DartsTrainer:
             context.log.info("darts_state_loaded", path=str(checkpoint))
         else:
             self._search(model, mutator, alphas, data, context, device)
-            save_state_dict(checkpoint, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
+            if checkpoint is not None:  # a search kept in memory keeps no file
+                save_state_dict(
+                    checkpoint, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]}
+                )
         if hasattr(mutator, "fix"):
             # Leave mixed mode on the derived architecture: a network that knows its paper's
             # derivation rule (e.g. DARTS's top-2 edges by their strongest non-none op) applies it.

@@ -44,7 +44,7 @@ class SupernetTrainer:
         device = resolve_device(self.device, context)
         model.to(device)
         checkpoint = context.state_path(self.checkpoint_name)
-        if context.resumed and checkpoint.is_file():
+        if context.resumed and checkpoint is not None and checkpoint.is_file():
             model.load_state_dict(load_state_dict(checkpoint, map_location=device))
             context.log.info("supernet_loaded", path=str(checkpoint))
             return
@@ -56,7 +56,8 @@ class SupernetTrainer:
         finally:
             for mutable, decision in before:
                 mutable.decision = decision
-        save_state_dict(checkpoint, model.state_dict())
+        if checkpoint is not None:  # a search kept in memory keeps no file
+            save_state_dict(checkpoint, model.state_dict())
 
     def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
         raise NotImplementedError

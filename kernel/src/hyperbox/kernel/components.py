@@ -1,0 +1,157 @@
+"""Components from what a user gives: an object, a class or factory, a registered name, or
+``{name: ..., **arguments}``. The engine and the experiment files resolve them the same way, so a
+Python script and a YAML file get the same components and the same one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from hyperbox.kernel.config import INJECTED, ComponentSpec, check_arguments
+from hyperbox.kernel.errors import ConfigError, HyperboxError
+from hyperbox.kernel.registry import Registry
+from hyperbox.kernel.space import find_mutables, is_mutable
+
+__all__ = ["Resolver", "call_with", "is_spec"]
+
+
+def call_with(factory: Any, args: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    """Call ``factory(**args)`` adding those ``extra`` arguments it accepts and ``args`` lacks."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        parameters = {}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+    kwargs = {k: v for k, v in extra.items() if (k in parameters or takes_any) and k not in args}
+    return factory(**args, **kwargs)
+
+
+def is_spec(value: Any) -> bool:
+    """A registered name or ``{name: ..., **arguments}`` (rather than an object)."""
+    return isinstance(value, (str, ComponentSpec)) or isinstance(value, Mapping) and "name" in value
+
+
+def _spec(value: Any, where: str) -> ComponentSpec:
+    if isinstance(value, ComponentSpec):
+        return value
+    if isinstance(value, str):
+        return ComponentSpec(value)
+    args = dict(value)
+    name = args.pop("name")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: 'name' must be a registered component name, got {name!r}")
+    bad = [k for k in args if not isinstance(k, str)]
+    if bad:
+        raise ConfigError(f"{where}: argument names must be strings, got {bad}")
+    return ComponentSpec(name, args)
+
+
+def _is_space(value: Any) -> bool:
+    """A model or parameter set to search (rather than a factory of one)."""
+    if inspect.isclass(value):
+        return False
+    return hasattr(value, "named_modules") or callable(getattr(value, "mutables", None)) or is_mutable(value)
+
+
+class Resolver:
+    """Resolves components of each kind (``spaces``, ``mutators``, ``trainers``, ``estimators``,
+    ``datasets``); registered names are looked up in the registry the ``registry`` callable
+    returns, called only when a name is used."""
+
+    def __init__(self, registry: Any) -> None:
+        self._registry = registry
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        return self._registry()
+
+    def factory(self, kind: str, spec: ComponentSpec, where: str) -> Any:
+        """The registered factory of ``spec``, its arguments checked against the signature."""
+        try:
+            factory = self.registry.get(kind, spec.name).load()
+        except HyperboxError as error:
+            raise ConfigError(f"{where}: {error}") from None
+        except ImportError as error:
+            raise ConfigError(f"{where}: {kind[:-1]} {spec.name!r} cannot be imported ({error})") from None
+        check_arguments(factory, spec.args, where, INJECTED[kind])
+        return factory
+
+    def build(self, kind: str, value: Any, extra: Mapping[str, Any], where: str, *, prefix: tuple = ()) -> Any:
+        """``value`` as a component: a name or spec is built by its registered factory, a class or
+        factory (``factory``-like ``value``) is called; ``prefix`` arguments come first."""
+        if is_spec(value):
+            spec = _spec(value, where)
+            factory, args, label = self.factory(kind, spec, where), spec.args, f"{where} {spec.name!r}"
+        else:
+            factory, args, label = value, {}, where
+        try:
+            return call_with(functools.partial(factory, *prefix) if prefix else factory, args, extra)
+        except HyperboxError:
+            raise
+        except (ValueError, TypeError, FileNotFoundError) as error:
+            raise ConfigError(f"{label}: {error}") from error
+
+    # -- each kind --------------------------------------------------------------------------------
+    def space(self, value: Any, shape: Mapping[str, Any], where: str = "space") -> Any:
+        """A model with mutables, a parameter set, or what builds one (given the data's ``shape``)."""
+        if value is None:
+            raise ConfigError(f"{where}: missing (a model with mutables, or a registered space)")
+        if _is_space(value):
+            model = value
+        else:
+            # a space made of another registered space (``augmented``) builds it with this resolver
+            extra = {**shape, "build_space": lambda spec: self.space(spec, shape, f"{where}: network")}
+            model = self._built("spaces", value, extra, where)
+        if not _is_space(model):
+            raise ConfigError(f"{where}: {type(model).__name__} is not a model with mutables")
+        if not find_mutables(model):
+            raise ConfigError(f"{where}: {type(model).__name__} has no mutable to search")
+        return model
+
+    def mutator(self, value: Any, model: Any, extra: Mapping[str, Any], where: str = "mutator") -> Any:
+        """A mutator instance, or one built on ``model`` (``factory(model, seed=..., **arguments)``)."""
+        from hyperbox.kernel.mutator import Mutator
+
+        if isinstance(value, Mutator):
+            if value.model is not model:
+                raise ConfigError(f"{where}: {type(value).__name__} searches another model than the search's space")
+            return value
+        mutator = self._built("mutators", value, extra, where, prefix=(model,))
+        if not isinstance(mutator, Mutator):
+            raise ConfigError(f"{where}: {type(mutator).__name__} is not a hyperbox.kernel.Mutator")
+        return mutator
+
+    def trainer(self, value: Any, where: str = "trainer", arguments: Mapping[str, Any] | None = None) -> Any:
+        """A trainer (an object with ``trial(model, arch, data, context)``); ``arguments`` update a
+        spec's arguments or are given to a class."""
+        if arguments:
+            if is_spec(value):
+                spec = _spec(value, where)
+                value = ComponentSpec(spec.name, {**spec.args, **arguments})
+            elif not inspect.isclass(value):
+                raise ConfigError(f"{where}: searched trainer arguments need a trainer name, spec or class")
+        trainer = self._built("trainers", value, arguments or {}, where)
+        if not callable(getattr(trainer, "trial", None)):
+            raise ConfigError(f"{where}: {type(trainer).__name__} has no trial(model, arch, data, context) method")
+        return trainer
+
+    def estimator(self, value: Any, where: str) -> Any:
+        """An estimator: a callable ``estimator(model, data, context) -> {metric: number}``."""
+        estimator = self._built("estimators", value, {}, where)
+        if not callable(estimator):
+            raise ConfigError(f"{where}: {type(estimator).__name__} is not callable as estimator(model, data, context)")
+        return estimator
+
+    def dataset(self, value: Any, seed: int, where: str = "dataset") -> Any:
+        """The data handed to trainers and estimators (a name or spec is built with ``seed``)."""
+        return self._built("datasets", value, {"seed": seed}, where)
+
+    def _built(self, kind: str, value: Any, extra: Mapping[str, Any], where: str, prefix: tuple = ()) -> Any:
+        """Build names, specs and classes; other objects (functions for spaces and mutators,
+        which are factories there) are taken as they are."""
+        factory_kinds = ("spaces", "mutators")
+        if is_spec(value) or inspect.isclass(value) or (kind in factory_kinds and callable(value)):
+            return self.build(kind, value, extra, where, prefix=prefix)
+        return value

@@ -1,0 +1,164 @@
+"""The run directory: where a search records itself, and what a resumed search reads back.
+
+``config.yaml``        what was searched (the resolved experiment)
+``events.jsonl``       structured event log
+``trials.jsonl``       one record per finished trial, appended and flushed
+``best_arch.json``     the best trial's architecture
+``best_weights.pt``    its trained weights (a ``state_dict``), when a trainer produced them
+``summary.json``       the outcome: counts, best trial, Pareto front
+
+Every file is written atomically or appended and flushed, so a killed search never leaves a
+half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hyperbox.kernel.errors import ConfigError, HyperboxError
+from hyperbox.kernel.files import append_jsonl, locked, read_jsonl, save_state_dict, write_json, write_text
+from hyperbox.kernel.trial import TrialRecord
+
+__all__ = ["RunDirectory"]
+
+CONFIG_FILE, TRIALS_FILE, SUMMARY_FILE = "config.yaml", "trials.jsonl", "summary.json"
+BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights.pt", "events.jsonl"
+#: Taken by workers sharing a run directory while they compare and write the best trial's files.
+BEST_LOCK_FILE = ".best.lock"
+#: ``summary.json``'s ``kind`` for a search (other commands write their own kinds).
+SEARCH_KIND = "search"
+
+
+class RunDirectory:
+    """One run directory.
+
+    Args:
+        path: the directory (it exists).
+        shared: the directory belongs to another process's search (a local worker of
+            ``hbk run --workers``): trials and the best files are written here, taking turns
+            with the other workers, but never ``config.yaml`` or ``summary.json``.
+        fresh: the directory was created for this search, so a search that cannot start removes it.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, shared: bool = False, fresh: bool = False) -> None:
+        self.path = Path(path)
+        self.shared = shared
+        self.fresh = fresh
+
+    # -- creating and opening -------------------------------------------------------------------
+    @classmethod
+    def create(cls, parent: str | os.PathLike, name: str, where: str = "output_dir") -> RunDirectory:
+        """A new directory ``parent/NAME-TIMESTAMP`` (a suffix keeps two runs in one second apart)."""
+        base = Path(parent) / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"{where} {str(base.parent)!r}: {error.strerror}") from None
+        for suffix in range(1000):
+            path = base.with_name(base.name + (f"-{suffix}" if suffix else ""))
+            try:
+                path.mkdir()
+                return cls(path, fresh=True)
+            except FileExistsError:
+                continue
+        raise HyperboxError(f"{base}: cannot create a fresh run directory")
+
+    @classmethod
+    def at(cls, path: str | os.PathLike, *, resume: bool) -> RunDirectory:
+        """``path`` for a search: created if missing or empty; a run directory already there is
+        continued when ``resume`` is set, and refused otherwise."""
+        path = Path(path)
+        if path.is_dir() and any(path.iterdir()):
+            if not (path / CONFIG_FILE).is_file():
+                raise ConfigError(f"directory {str(path)!r}: not empty and not a run directory (no {CONFIG_FILE})")
+            if not resume:
+                raise ConfigError(
+                    f"directory {str(path)!r} holds a search already; pass resume=True to continue it, "
+                    "or choose another directory"
+                )
+            return cls.existing(path)
+        if resume:
+            raise ConfigError(f"directory {str(path)!r}: no search to resume (no {CONFIG_FILE})")
+        fresh = not path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"directory {str(path)!r}: {error.strerror}") from None
+        return cls(path, fresh=fresh)
+
+    @classmethod
+    def existing(cls, path: str | os.PathLike, *, shared: bool = False) -> RunDirectory:
+        """A run directory written before (to resume, or to share as a worker)."""
+        directory = cls(path, shared=shared)
+        if not (directory.path / CONFIG_FILE).is_file():
+            raise ConfigError(f"{os.fspath(path)}: not a run directory (no {CONFIG_FILE})")
+        kind = directory.summary().get("kind", SEARCH_KIND)
+        if kind != SEARCH_KIND:
+            raise ConfigError(f"{os.fspath(path)}: a {kind} directory, not a search to resume")
+        return directory
+
+    def remove(self) -> None:
+        """Delete the directory (a search that could not start, in a directory made for it)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    # -- the files --------------------------------------------------------------------------------
+    @property
+    def events_file(self) -> Path:
+        return self.path / EVENTS_FILE
+
+    def config(self) -> dict[str, Any]:
+        data = yaml.safe_load((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        if not self.shared:
+            write_text(self.path / CONFIG_FILE, yaml.safe_dump(dict(config), sort_keys=False))
+
+    def trials(self) -> list[TrialRecord]:
+        """The trials recorded so far (a torn last line, from a kill mid-write, is skipped)."""
+        return [TrialRecord.from_json(record) for record in read_jsonl(self.path / TRIALS_FILE)]
+
+    def append(self, trial: TrialRecord) -> None:
+        append_jsonl(self.path / TRIALS_FILE, trial.to_json())
+
+    def summary(self) -> dict[str, Any]:
+        """``summary.json``, or {} while the search has not written one."""
+        try:
+            return json.loads((self.path / SUMMARY_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+
+    def write_summary(self, summary: Mapping[str, Any]) -> None:
+        if not self.shared:
+            write_json(self.path / SUMMARY_FILE, summary)
+
+    def save_best(self, trial: TrialRecord, model: Any, better: Callable[[TrialRecord, TrialRecord], bool]) -> None:
+        """Write ``trial``'s architecture and (when ``model`` has them) weights as the best; in a
+        shared directory only when no trial recorded there is ``better``."""
+        if not self.shared:
+            self._write_best(trial, model)
+            return
+        with locked(self.path / BEST_LOCK_FILE):
+            if any(r.state == "complete" and r.number != trial.number and better(r, trial) for r in self.trials()):
+                return
+            self._write_best(trial, model)
+
+    def _write_best(self, trial: TrialRecord, model: Any) -> None:
+        write_json(self.path / BEST_ARCH_FILE, trial.arch)
+        if hasattr(model, "state_dict"):
+            save_state_dict(self.path / BEST_WEIGHTS_FILE, model.state_dict())
+
+    def best_weights_of(self, trial: TrialRecord) -> Path | None:
+        """The best weights file, when it holds ``trial``'s weights (the best architecture is its)."""
+        weights, arch = self.path / BEST_WEIGHTS_FILE, self.path / BEST_ARCH_FILE
+        if not weights.is_file() or not arch.is_file():
+            return None
+        return weights if json.loads(arch.read_text(encoding="utf-8")) == trial.arch else None
