@@ -1,10 +1,11 @@
-# `make run`: set up .venv and run the quick demo; `make test`: set up and run the whole test suite.
+# `make run`: set up .venv and run the quick demo; `make test`: set up and run the whole test suite
+# (`make test-quick`: without the slow end-to-end searches).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DISTRIBUTIONS := -e 'kernel[plot]' -e plugins/nas -e plugins/networks -e plugins/hpo -e plugins/ada
 
-.PHONY: install run test
+.PHONY: install run test test-quick
 install: $(VENV)/.installed
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt pyproject.toml kernel/pyproject.toml plugins/*/pyproject.toml
@@ -19,4 +20,7 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+test-quick: install
+	$(BIN)/pytest -m "not slow"
 

@@ -1,4 +1,5 @@
-"""How long `hbk plugins` and `hbk --help` take with every plugin installed (target: 0.2 s).
+"""How long `import hyperbox.kernel`, `hbk plugins` and `hbk --help` take with every plugin installed
+(target: 0.2 s each).
 
 Measured side by side with a bare interpreter start, so the CLI's own share is visible:
 
@@ -25,6 +26,8 @@ def main(repeats: int = 15) -> None:
     baseline = wall([python, "-c", "pass"], repeats)
     print(f"{'command':<28} {'median s':>9} {'minus bare python':>18}")
     print(f"{'python -c pass':<28} {baseline:>9.3f} {'':>18}")
+    seconds = wall([python, "-c", "import hyperbox.kernel"], repeats)
+    print(f"{'import hyperbox.kernel':<28} {seconds:>9.3f} {seconds - baseline:>18.3f}")
     for args in (["plugins"], ["plugins", "--json"], ["--help"], ["list"]):
         seconds = wall([python, "-m", "hyperbox.kernel.cli", *args], repeats)
         print(f"{'hbk ' + ' '.join(args):<28} {seconds:>9.3f} {seconds - baseline:>18.3f}")

@@ -137,6 +137,7 @@ def test_bad_arguments_are_one_line_errors(options, message):
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
+@pytest.mark.slow
 def test_tune_lr_weight_decay_on_digits(hbk, tmp_path):
     result = hbk(
         "tune-lr", str(EXAMPLE), "--weight-decay", "--epochs", "1", "--max-trials", "4", "-q", f"output_dir={tmp_path}"

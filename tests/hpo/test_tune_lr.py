@@ -4,11 +4,13 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_random.yaml"
 
 
+@pytest.mark.slow
 def test_tune_lr_on_digits_feeds_the_final_training(hbk, tmp_path):
     result = hbk("tune-lr", str(EXAMPLE), f"output_dir={tmp_path}", "--epochs", "1", "--max-trials", "4", "-q")
     assert result.returncode == 0, result.stderr

@@ -53,6 +53,7 @@ def test_same_seed_same_trials_and_best(tmp_path):
     assert records[0] == records[1]
 
 
+@pytest.mark.slow
 def test_quick_demo_prints_the_result(hbk, tmp_path):
     result = hbk("run", "budget.trials=1", "trainer.epochs=1", f"output_dir={tmp_path}", "-q")
     assert result.returncode == 0, result.stderr

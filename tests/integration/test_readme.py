@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -37,3 +39,57 @@ def test_write_a_plugin_mutator_passes_the_conformance_suite():
     assert len(tests) == len([name for name in dir(MutatorTestCase) if name.startswith("test_")]) >= 10
     for name in tests:
         getattr(suite, name)()  # each raises on a broken contract
+
+
+def search_from_python_block() -> str:
+    return next(b for b in python_blocks() if "class TinyNet" in b)
+
+
+@pytest.mark.slow
+def test_search_from_python_runs_as_written_and_writes_no_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(search_from_python_block(), "README.md", "exec"), namespace)
+    assert list(tmp_path.iterdir()) == []  # no directory given: nothing written anywhere
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 3
+    assert not any(hasattr(m, "domain") for m in namespace["model"].modules())  # plain PyTorch
+    result = namespace["result"]  # the ask-and-tell loop's
+    assert [t.number for t in result.trials] == [0, 1, 2, 3]
+    assert all(t.state in ("complete", "pruned") for t in result.trials)
+    assert result.best.values["middle"] in ("skip", "conv3x3", "conv5x5")
+
+
+@pytest.mark.parametrize("mutator", ["random", "evolution", "optuna"])
+def test_every_way_of_searching_the_readme_model_is_reproducible(mutator, tmp_path, monkeypatch):
+    """The README's model and objective with each mutator: a trainer, an objective, ask and tell;
+    the same seed twice gives the same trials."""
+    monkeypatch.chdir(tmp_path)
+    block = search_from_python_block()
+    model_part, rest = block.split("# 1.")
+    objective_part = rest.split("# 2.")[1].split("\n", 1)[1].split("\nresult = search(")[0]  # data, objective
+    definitions = model_part + objective_part
+    namespace: dict = {}
+    exec(compile(definitions, "README.md", "exec"), namespace)
+    from hyperbox.kernel import Search, search
+
+    TinyNet, objective = namespace["TinyNet"], namespace["objective"]
+
+    def with_trainer():
+        trainer = {"name": "standalone", "epochs": 1}
+        return search(TinyNet, mutator, trainer=trainer, estimators=["accuracy"], dataset="digits", budget=2, seed=1)
+
+    def with_objective():
+        return search(TinyNet, mutator, objective=objective, budget=2, seed=1)
+
+    def asked_and_told():
+        study = Search(TinyNet, mutator, budget=2, seed=1)
+        while (trial := study.ask()) is not None:
+            study.tell(trial, objective(trial))
+        return study.close()
+
+    for run in (with_trainer, with_objective, asked_and_told):
+        first, second = run(), run()
+        assert len(first.trials) == 2 and first.best is not None
+        assert [(t.arch, t.metrics) for t in first.trials] == [(t.arch, t.metrics) for t in second.trials]
+    assert list(tmp_path.iterdir()) == []

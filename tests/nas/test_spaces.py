@@ -54,6 +54,15 @@ def test_operation_space_mask_picks_the_first_op() -> None:
     assert ops.domain.labels == ("Conv2d", "Conv2d", "Conv2d")
 
 
+def test_named_candidates_label_the_choices_and_the_values() -> None:
+    op1, op2, op3 = seed_convs()
+    ops = OperationSpace({"conv3x3": op1, "conv5x5": op2, "conv7x7": op3}, key="conv_op", mask=[0, 1, 0])
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(ops(x), op2(x)) and ops.candidates[2] is op3
+    assert ops.domain.labels == ("conv3x3", "conv5x5", "conv7x7")
+    assert SearchSpace.of(ops).values({"conv_op": 2}) == {"conv_op": "conv7x7"}
+
+
 def test_input_space_returns_the_very_chosen_tensor() -> None:
     in1, in2, in3 = torch.rand(2, 64), torch.rand(2, 32), torch.rand(2, 16)
     skipconnect = InputSpace(n_candidates=3, n_chosen=1, key="sc", mask=[0, 1, 0])

@@ -154,6 +154,7 @@ def test_nodes_sum_all_their_edges_while_mixing() -> None:
     assert node(inputs).item() == 7.0
 
 
+@pytest.mark.slow
 def test_digits_example_searches_and_writes_the_found_architecture(tmp_path) -> None:
     overrides = ["trainer.epochs=1", "budget.trials=1", f"output_dir={tmp_path}"]
     summary = build_search(load_experiment(EXAMPLE, overrides), console=False, progress=False).run().to_json()

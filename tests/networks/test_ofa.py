@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from hyperbox.kernel import SearchSpace
+from hyperbox.kernel.testing import TrainerTestCase
 from hyperbox.nas.datasets import digits
 from hyperbox.networks.ofa import OFAMobileNetV3, OFATrainer
 from hyperbox.networks.ofa._trainer import soft_cross_entropy
@@ -265,6 +266,7 @@ def test_channel_sorting_keeps_the_function_and_puts_important_channels_first():
 
 
 # -- the example ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_digits_example_trains_searches_and_writes_the_subnet(tmp_path):
     from hyperbox.kernel.compose import build_search
     from hyperbox.kernel.config import load_experiment
@@ -296,3 +298,16 @@ def test_arch_size_reports_the_subnets_params_and_flops():
     subnet = network.build_subnet(arch)
     assert size == {**ParamsEstimator()(subnet), **FlopsEstimator(input_shape=(3, 32, 32))(subnet)}
     assert size["params"] < network.arch_size((3, 32, 32), network.arch_for(5, 4, 2))["params"]
+
+
+class TestOFATrainerConformance(TrainerTestCase):
+    """The progressive-shrinking trainer honours the kernel's trainer contract."""
+
+    def create_trainer(self):
+        return OFATrainer(largest_epochs=1, kernel_epochs=0, depth_epochs=0, expand_epochs=0, subnets_per_step=1)
+
+    def create_space(self):
+        return _tiny()
+
+    def create_data(self):
+        return digits(resize=32, batch_size=256)

@@ -236,7 +236,11 @@ class Search:
         self.space: SearchSpace = self.mutator.space
         self.evaluation = self._evaluation(resolver, trainer, estimators, objective)
         self._config = dict(config) if config is not None else self._describe(space, mutator, trainer, objective)
-        self._open(directory, resume, storage, study, console, progress)
+        try:
+            self._open(directory, resume, storage, study, console, progress)
+        except BaseException:
+            self.mutator.close()  # a study it opened in memory
+            raise
 
     # -- construction -----------------------------------------------------------------------------
     def _evaluation(self, resolver: Resolver, trainer: Any, estimators: Any, objective: Any) -> Any:

@@ -116,8 +116,10 @@ class OperationSpace(_MixableSpace):
     """Choose one of ``candidates`` (modules taking the same inputs).
 
     Args:
-        candidates: the candidate modules; their class names label the choices. List them from
-            the smallest to the largest: the one-shot sandwich rule trains the first and the last.
+        candidates: the candidate modules, or a mapping ``name -> module`` (as NNI's
+            ``LayerChoice``) whose names label the choices; a list is labelled by class names.
+            List them from the smallest to the largest: the one-shot sandwich rule trains the
+            first and the last.
         key: decisions are shared by every mutable with the same key (default: the module path).
         mask: a one-hot list/tensor, a dict ``{key: one-hot}``, a JSON architecture file, or
             ``None`` to leave the choice to a mutator.
@@ -126,13 +128,17 @@ class OperationSpace(_MixableSpace):
 
     def __init__(
         self,
-        candidates: Sequence[nn.Module],
+        candidates: Sequence[nn.Module] | Mapping[str, nn.Module],
         key: str | None = None,
         mask: Any = None,
         reduction: str = "sum",
     ) -> None:
         super().__init__()
-        candidates = list(candidates)
+        if isinstance(candidates, Mapping):
+            labels, candidates = [str(name) for name in candidates], list(candidates.values())
+        else:
+            candidates = list(candidates)
+            labels = [type(op).__name__ for op in candidates]
         if not candidates:
             raise ValueError(f"{_name(key)}: OperationSpace needs at least one candidate")
         if reduction not in ("sum", "mean"):
@@ -142,7 +148,7 @@ class OperationSpace(_MixableSpace):
         self.reduction = reduction
         # Zero ops (DARTS `none`) add nothing to a mixture: mixed mode never runs them.
         self._nonzero = tuple(i for i, op in enumerate(candidates) if not getattr(op, "is_zero", False))
-        self.init_mutable(key, Categorical(self.length, labels=[type(op).__name__ for op in candidates]), mask)
+        self.init_mutable(key, Categorical(self.length, labels=labels), mask)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         """Run the chosen candidate, or the mixture in mixed mode."""
