@@ -254,7 +254,8 @@ def _plot(path: Path, trials: list[dict]) -> None:
     from hyperbox.kernel.config import objectives_of
 
     data = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
-    objectives, directions = objectives_of(data if isinstance(data, dict) else {}, str(path / "config.yaml"))
+    data = data if isinstance(data, dict) else {}
+    objectives, directions = objectives_of(data.get("objective"), data.get("direction"), str(path / "config.yaml"))
     written = [plots.plot_history(trials, objectives[0], directions[0], path / "history.png")]
     if len(objectives) > 1:
         written.append(plots.plot_pareto_front(trials, objectives, directions, path / "pareto_front.png"))

@@ -9,7 +9,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from hyperbox.kernel.config import INJECTED, ComponentSpec, check_arguments
+from hyperbox.kernel.config import INJECTED, ComponentSpec, check_arguments, component_of
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.registry import Registry
 from hyperbox.kernel.space import find_mutables, is_mutable
@@ -31,21 +31,6 @@ def call_with(factory: Any, args: Mapping[str, Any], extra: Mapping[str, Any]) -
 def is_spec(value: Any) -> bool:
     """A registered name or ``{name: ..., **arguments}`` (rather than an object)."""
     return isinstance(value, (str, ComponentSpec)) or isinstance(value, Mapping) and "name" in value
-
-
-def _spec(value: Any, where: str) -> ComponentSpec:
-    if isinstance(value, ComponentSpec):
-        return value
-    if isinstance(value, str):
-        return ComponentSpec(value)
-    args = dict(value)
-    name = args.pop("name")
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}: 'name' must be a registered component name, got {name!r}")
-    bad = [k for k in args if not isinstance(k, str)]
-    if bad:
-        raise ConfigError(f"{where}: argument names must be strings, got {bad}")
-    return ComponentSpec(name, args)
 
 
 def _is_space(value: Any) -> bool:
@@ -82,7 +67,7 @@ class Resolver:
         """``value`` as a component: a name or spec is built by its registered factory, a class or
         factory (``factory``-like ``value``) is called; ``prefix`` arguments come first."""
         if is_spec(value):
-            spec = _spec(value, where)
+            spec = component_of(value, where)
             factory, args, label = self.factory(kind, spec, where), spec.args, f"{where} {spec.name!r}"
         else:
             factory, args, label = value, {}, where
@@ -128,7 +113,7 @@ class Resolver:
         spec's arguments or are given to a class."""
         if arguments:
             if is_spec(value):
-                spec = _spec(value, where)
+                spec = component_of(value, where)
                 value = ComponentSpec(spec.name, {**spec.args, **arguments})
             elif not inspect.isclass(value):
                 raise ConfigError(f"{where}: searched trainer arguments need a trainer name, spec or class")

@@ -160,7 +160,10 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
     return data
 
 
-def _component(value: Any, where: str) -> ComponentSpec:
+def component_of(value: Any, where: str) -> ComponentSpec:
+    """A component named by ``NAME`` or ``{name: NAME, **arguments}``."""
+    if isinstance(value, ComponentSpec):
+        return value
     if isinstance(value, str):
         return ComponentSpec(value)
     if isinstance(value, Mapping):
@@ -189,38 +192,31 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         if data.get(required) is None:
             raise ConfigError(f"{source}: missing key {required!r}")
     estimators = tuple(
-        _component(e, f"{source}: estimators[{i}]") for i, e in enumerate(_as_tuple(data.get("estimators")))
+        component_of(e, f"{source}: estimators[{i}]") for i, e in enumerate(_as_tuple(data.get("estimators")))
     )
-    objectives, directions = objectives_of(data, source)
+    objectives, directions = objectives_of(data.get("objective"), data.get("direction"), source)
     budget_data = data.get("budget") or {}
     if not isinstance(budget_data, Mapping):
         raise ConfigError(f"{source}: budget: expected a mapping with 'trials' and/or 'seconds'")
-    for key in budget_data:
-        if key not in ("trials", "seconds"):
-            raise ConfigError(f"{source}: budget.{key}: unknown key; allowed: trials, seconds")
-    trials, seconds = budget_data.get("trials"), budget_data.get("seconds")
-    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
-        raise ConfigError(f"{source}: budget.trials: expected a positive integer, got {trials!r}")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
-        raise ConfigError(f"{source}: budget.seconds: expected a positive number, got {seconds!r}")
-    if trials is None and seconds is None:
-        trials = 1
-    storage, storage_options = _storage(data.get("storage"), f"{source}: storage")
-    hparams = _hparams(data.get("hparams"), source)
+    budget = budget_of(budget_data, source)
+    if budget.trials is None and budget.seconds is None:
+        budget = Budget(trials=1)
+    storage, storage_options = storage_of(data.get("storage"), source)
+    hparams = hparams_of(data.get("hparams"), source)
     checks = {"seed": int, "device": str, "output_dir": str, "name": str}
     for key, kind in checks.items():
         if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
             raise ConfigError(f"{source}: {key}: expected {kind.__name__}, got {data[key]!r}")
     return Experiment(
         name=data.get("name") or default_name,
-        dataset=_component(data["dataset"], f"{source}: dataset"),
-        space=_component(data["space"], f"{source}: space"),
-        mutator=_component(data["mutator"], f"{source}: mutator"),
-        trainer=_component(data["trainer"], f"{source}: trainer"),
+        dataset=component_of(data["dataset"], f"{source}: dataset"),
+        space=component_of(data["space"], f"{source}: space"),
+        mutator=component_of(data["mutator"], f"{source}: mutator"),
+        trainer=component_of(data["trainer"], f"{source}: trainer"),
         estimators=estimators,
         objectives=objectives,
         directions=directions,
-        budget=Budget(trials=trials, seconds=seconds),
+        budget=budget,
         hparams=hparams,
         seed=data.get("seed", 0),
         device=data.get("device", "cpu"),
@@ -231,52 +227,81 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
     )
 
 
-def objectives_of(data: Mapping[str, Any], source: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """An experiment's ``objective`` names (default ``accuracy``) and a ``direction`` for each."""
-    objectives = tuple(_as_tuple(data.get("objective")))
-    if not objectives:
-        objectives = ("accuracy",)
-    directions = tuple(_as_tuple(data.get("direction"))) or ("maximize",) * len(objectives)
-    if len(directions) == 1 and len(objectives) > 1:
-        directions = directions * len(objectives)
-    if len(directions) != len(objectives):
-        raise ConfigError(f"{source}: direction: {len(directions)} directions for {len(objectives)} objectives")
-    for direction in directions:
+# -- checks shared by experiment files and the Python API (``where`` prefixes the messages) ---------
+def _at(where: str) -> str:
+    return f"{where}: " if where else ""
+
+
+def objectives_of(
+    objectives: Any, directions: Any, where: str = "", keys: tuple[str, str] = ("objective", "direction")
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The metric names to optimise (default ``accuracy``) and a direction for each (default
+    ``maximize``; one direction serves every objective). ``keys`` name the two in messages."""
+    at, (objective_key, direction_key) = _at(where), keys
+    names = tuple(_as_tuple(objectives)) or ("accuracy",)
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"{at}{objective_key}: {name!r} must be a metric name")
+    given = tuple(_as_tuple(directions)) or ("maximize",)
+    if len(given) == 1 and len(names) > 1:
+        given = given * len(names)
+    if len(given) != len(names):
+        raise ConfigError(f"{at}{direction_key}: {len(given)} directions for {len(names)} objectives")
+    for direction in given:
         if direction not in DIRECTIONS:
-            raise ConfigError(f"{source}: direction: {direction!r} must be 'maximize' or 'minimize'")
-    for objective in objectives:
-        if not isinstance(objective, str):
-            raise ConfigError(f"{source}: objective: {objective!r} must be a metric name")
-    return objectives, directions
+            raise ConfigError(f"{at}{direction_key}: {direction!r} must be 'maximize' or 'minimize'")
+    return names, given
 
 
-def _storage(value: Any, where: str) -> tuple[str | None, dict[str, Any]]:
-    """``storage: URL`` or ``storage: {url: URL, option: value, ...}``."""
+def budget_of(value: Any, where: str = "") -> Budget:
+    """A budget from a :class:`Budget`, a number of trials, ``{trials: N, seconds: S}`` or None
+    (no limit)."""
+    at = _at(where)
+    if value is None or isinstance(value, Budget):
+        return value or Budget()
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in ("trials", "seconds")]
+        if unknown:
+            raise ConfigError(f"{at}budget.{unknown[0]}: unknown key; allowed: trials, seconds")
+        trials, seconds = value.get("trials"), value.get("seconds")
+    else:
+        trials, seconds = value, None
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise ConfigError(f"{at}budget.trials: expected a positive integer, got {trials!r}")
+    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
+        raise ConfigError(f"{at}budget.seconds: expected a positive number, got {seconds!r}")
+    return Budget(trials=trials, seconds=seconds)
+
+
+def storage_of(value: Any, where: str = "") -> tuple[str | None, dict[str, Any]]:
+    """``(url, options)`` of ``URL`` or ``{url: URL, option: value, ...}``; (None, {}) for None."""
     if value is None or isinstance(value, str) and value:
         return value, {}
     if isinstance(value, Mapping) and isinstance(value.get("url"), str) and value["url"]:
         options = {k: v for k, v in value.items() if k != "url"}
         if all(isinstance(k, str) for k in options):
             return value["url"], options
-    raise ConfigError(f"{where}: expected a storage URL or a mapping with 'url' and options, got {value!r}")
+    raise ConfigError(f"{_at(where)}storage: expected a storage URL or a mapping with 'url' and options, got {value!r}")
 
 
-def _hparams(value: Any, source: str) -> dict[str, Any]:
-    """Training hyper-parameters to search: ``trainer.<argument>: spec`` (see :mod:`hyperbox.kernel.hparams`)."""
-    if value is None:
+def hparams_of(value: Any, where: str = "") -> dict[str, Any]:
+    """Training hyper-parameters to search, ``trainer.<argument>: spec`` (see
+    :mod:`hyperbox.kernel.hparams`), checked; {} for None."""
+    at = _at(where)
+    if not value:
         return {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{source}: hparams: expected a mapping 'trainer.<argument>: spec'")
+        raise ConfigError(f"{at}hparams: expected a mapping '{SEARCHABLE_ARGUMENTS}.<argument>: spec'")
     from hyperbox.kernel.hparams import HyperParameters
 
     for key in value:
         component, _, argument = str(key).partition(".")
         if component != SEARCHABLE_ARGUMENTS or not argument:
-            raise ConfigError(f"{source}: hparams.{key}: expected '{SEARCHABLE_ARGUMENTS}.<argument>'")
+            raise ConfigError(f"{at}hparams.{key}: expected '{SEARCHABLE_ARGUMENTS}.<argument>'")
     try:
         HyperParameters(value)
     except ConfigError as error:
-        raise ConfigError(f"{source}: hparams: {error}") from None
+        raise ConfigError(f"{at}hparams: {error}") from None
     return {str(k): v for k, v in value.items()}
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 
 from hyperbox.kernel.components import Resolver, is_spec
-from hyperbox.kernel.config import DIRECTIONS, Budget
+from hyperbox.kernel.config import Budget, budget_of, hparams_of, objectives_of, storage_of
 from hyperbox.kernel.context import Context, RunInfo
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.evaluation import ObjectiveEvaluation, TrainerEvaluation, as_metrics
@@ -45,8 +45,6 @@ from hyperbox.kernel.trial import Trial, TrialRecord, trial_seed
 
 __all__ = ["Search", "SearchResult", "search", "seed_everything", "storage_factory"]
 
-#: The component whose arguments ``hparams`` may search.
-SEARCHABLE = "trainer"
 #: Placeholder of a storage URL for the run directory (``sqlite:///{run_dir}/study.db``).
 RUN_DIR = "{run_dir}"
 
@@ -210,8 +208,8 @@ class Search:
             manager = get_manager()
         self._manager = manager
         self.name, self.seed, self.device = name, _int("seed", seed), device
-        self.objectives, self.directions = _objectives(objectives, directions)
-        self.budget = _budget(budget)
+        self.objectives, self.directions = objectives_of(objectives, directions, keys=("objectives", "directions"))
+        self.budget = budget_of(budget)
         self.ranking = Ranking(self.objectives, self.directions)
         if objective is not None and (isinstance(objective, str) or not callable(objective)):
             raise ConfigError(
@@ -228,7 +226,7 @@ class Search:
             k: getattr(self.data, k) for k in ("num_classes", "in_channels", "input_shape") if hasattr(self.data, k)
         }
         self.model = resolver.space(space, shape)
-        self.hyperparameters = _hyperparameters(hparams)
+        self.hyperparameters = HyperParameters(hparams_of(hparams)) if hparams else None
         if self.hyperparameters is not None:
             attach_mutables(self.model, self.hyperparameters.mutables())
         self.mutator = resolver.mutator(mutator, self.model, {"seed": self.seed + _int("worker", worker), **shape})
@@ -313,7 +311,7 @@ class Search:
                     "a search on a shared storage is resumed by joining its study: "
                     "hbk worker --storage URL --study NAME"
                 )
-        url, options = _storage(storage)
+        url, options = (None, {}) if storage is None or _is_ledger(storage) else storage_of(storage)
         if url is not None:
             from datetime import datetime
 
@@ -667,64 +665,8 @@ def _int(name: str, value: Any) -> int:
     return value
 
 
-def _objectives(objectives: Any, directions: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    names = ("accuracy",) if objectives is None else (objectives,) if isinstance(objectives, str) else tuple(objectives)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise ConfigError(f"objectives: expected metric names, got {objectives!r}")
-    given = ("maximize",) if directions is None else (directions,) if isinstance(directions, str) else tuple(directions)
-    if len(given) == 1 and len(names) > 1:
-        given = given * len(names)
-    if len(given) != len(names):
-        raise ConfigError(f"directions: {len(given)} directions for {len(names)} objectives")
-    for direction in given:
-        if direction not in DIRECTIONS:
-            raise ConfigError(f"directions: {direction!r} must be 'maximize' or 'minimize'")
-    return names, given
-
-
-def _budget(budget: Any) -> Budget:
-    if budget is None or isinstance(budget, Budget):
-        trials, seconds = (None, None) if budget is None else (budget.trials, budget.seconds)
-    elif isinstance(budget, Mapping):
-        unknown = [k for k in budget if k not in ("trials", "seconds")]
-        if unknown:
-            raise ConfigError(f"budget.{unknown[0]}: unknown key; allowed: trials, seconds")
-        trials, seconds = budget.get("trials"), budget.get("seconds")
-    else:
-        trials, seconds = budget, None
-    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
-        raise ConfigError(f"budget.trials: expected a positive integer, got {trials!r}")
-    if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
-        raise ConfigError(f"budget.seconds: expected a positive number, got {seconds!r}")
-    return Budget(trials=trials, seconds=seconds)
-
-
-def _storage(storage: Any) -> tuple[str | None, dict[str, Any]]:
-    """``(url, options)`` of a storage URL or ``{"url": URL, **options}``; (None, {}) for a ledger."""
-    if isinstance(storage, str):
-        return storage, {}
-    if isinstance(storage, Mapping):
-        options = dict(storage)
-        url = options.pop("url", None)
-        if not isinstance(url, str) or not url:
-            raise ConfigError(f"storage: expected a URL or a mapping with 'url' and options, got {storage!r}")
-        return url, options
-    return None, {}
-
-
-def _hyperparameters(hparams: Any) -> HyperParameters | None:
-    if not hparams:
-        return None
-    if not isinstance(hparams, Mapping):
-        raise ConfigError(f"hparams: expected a mapping '{SEARCHABLE}.<argument>: spec'")
-    for key in hparams:
-        component, _, argument = str(key).partition(".")
-        if component != SEARCHABLE or not argument:
-            raise ConfigError(f"hparams.{key}: expected '{SEARCHABLE}.<argument>'")
-    try:
-        return HyperParameters(hparams)
-    except ConfigError as error:
-        raise ConfigError(f"hparams: {error}") from None
+def _is_ledger(storage: Any) -> bool:
+    return callable(getattr(storage, "claim", None))
 
 
 def _label(component: Any) -> Any:

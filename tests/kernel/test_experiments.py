@@ -1,3 +1,5 @@
+"""Experiment files through the composition root: run directories, hooks, seeds, resume, objectives."""
+
 import json
 import os
 import signal
