@@ -41,6 +41,7 @@ def test_the_ledger_and_the_mutator_release_their_connections(toy_site, tmp_path
     run = build_search(
         load_experiment(write_experiment(tmp_path, storage=url)), console=False, progress=False, study="s"
     )
+    run.start()
     assert pooled(run.ledger._storage) > 0
     run.run()
     assert pooled(run.ledger._storage) == 0
@@ -55,7 +56,8 @@ def test_joining_keeps_one_storage_open(toy_site, tmp_path, monkeypatch):
     creator = build_search(
         load_experiment(write_experiment(tmp_path, storage=url)), console=False, progress=False, study="s"
     )
-    creator.close()  # built, never run
+    creator.start()  # creates the study
+    creator.close()
     opened = []
 
     def recording(*args, **kwargs):

@@ -131,8 +131,8 @@ def test_a_killed_worker_loses_no_trial(toy_site, tmp_path, storage_url):
     storage = {"url": storage_url, "heartbeat_interval": 1, "grace_period": 2}
     path = write_experiment(tmp_path, storage=storage, trainer={**EXPERIMENT["trainer"], "sleep_at": 2, "sleep": 60})
     study_name = f"killed-{tmp_path.name}"
-    run = build_search(load_experiment(path), console=False, progress=False, study=study_name)  # creates the study
-    run.close()  # built, never run: the workers run the trials
+    run = build_search(load_experiment(path), console=False, progress=False, study=study_name)
+    run.start()  # creates the study; the workers run the trials
     marker = tmp_path / "sleeping"
     workers = [
         hbk_process(
@@ -159,6 +159,7 @@ def test_a_killed_worker_loses_no_trial(toy_site, tmp_path, storage_url):
     for worker in workers:
         _, stderr = worker.communicate(timeout=60)
         assert worker.returncode == (-signal.SIGKILL if worker.pid == sleeping else 0), stderr
+    run.close()
     study, records = check_exact_budget(storage_url, study_name, run.directory / "trials.jsonl")
     retried = [t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == 2]
     assert [t.state for t in retried] == [TrialState.COMPLETE]
@@ -256,7 +257,8 @@ def test_an_existing_study_is_neither_joined_nor_changed_by_a_new_run(toy_site, 
     toy_site("toy")
     url = f"sqlite:///{tmp_path / 'study.db'}"
     optuna.create_study(storage=url, study_name="taken")
+    search = build_search(load_experiment(write_experiment(tmp_path, storage=url)), console=False, study="taken")
     with pytest.raises(ConfigError, match="study 'taken' exists already"):
-        build_search(load_experiment(write_experiment(tmp_path, storage=url)), console=False, study="taken")
+        search.run()
     assert optuna.load_study(study_name="taken", storage=url).trials == []
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

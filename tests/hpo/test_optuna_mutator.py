@@ -86,11 +86,31 @@ def test_median_pruner_prunes_a_clearly_bad_trial(pruning_metric, make_space):
             assert mutator.report(arch, step, {reported: 0.9, "loss": 0.1}) is False
         mutator.observe(arch, {"accuracy": 0.9})
     bad = mutator.space.to_json(mutator.reset())
-    assert mutator.report(bad, 0, {"loss": 5.0}) is False  # no pruning metric in this report
     assert mutator.report(bad, 0, {reported: 0.1}) is True
     states = [t.state for t in mutator.study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 3 + [optuna.trial.TrialState.PRUNED]
     search(mutator, 1)  # the search goes on after a pruned trial
+
+
+def test_by_default_the_pruner_compares_what_trainers_report_for_the_objective(make_space):
+    """Trainers report ``val_accuracy`` per epoch for the ``accuracy`` objective: that is pruned on."""
+    mutator = OptunaMutator(make_space(), seed=0, pruner="median", pruner_args={"n_startup_trials": 1})
+    good = mutator.space.to_json(mutator.reset())
+    assert mutator.report(good, 0, {"train_loss": 0.1, "val_accuracy": 0.9}) is False
+    mutator.observe(good, {"accuracy": 0.9})
+    bad = mutator.space.to_json(mutator.reset())
+    assert mutator.report(bad, 0, {"train_loss": 0.1, "val_accuracy": 0.2}) is True
+
+
+def test_a_report_without_the_pruning_metric_is_a_one_line_error(make_space):
+    named = OptunaMutator(make_space(), seed=0, pruner="median", pruning_metric="val_acc")
+    with pytest.raises(ConfigError, match=r"^pruning_metric 'val_acc' is not reported; reported: \['val_accuracy'\]$"):
+        named.report(named.space.to_json(named.reset()), 0, {"val_accuracy": 0.5})
+    unnamed = OptunaMutator(make_space(), seed=0, pruner="median")
+    with pytest.raises(ConfigError, match=r"hold neither 'accuracy' nor 'val_accuracy'; name the one"):
+        unnamed.report(unnamed.space.to_json(unnamed.reset()), 0, {"loss": 0.5, "val_loss": 0.4})
+    plain = OptunaMutator(make_space(), seed=0)  # no pruner: reports are not looked at
+    assert plain.report(plain.space.to_json(plain.reset()), 0, {"loss": 0.5, "val_loss": 0.4}) is False
 
 
 def test_discard_closes_a_failed_trial(make_space):

@@ -47,10 +47,18 @@ def search_from_python_block() -> str:
 
 @pytest.mark.slow
 def test_search_from_python_runs_as_written_and_writes_no_file(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+    import tempfile
+
+    work, temporary = tmp_path / "work", tmp_path / "tmp"
+    work.mkdir()
+    temporary.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     namespace: dict = {}
     exec(compile(search_from_python_block(), "README.md", "exec"), namespace)
-    assert list(tmp_path.iterdir()) == []  # no directory given: nothing written anywhere
+    # no directory given: nothing written, here or in temporary files (but for torch's own compile cache)
+    assert list(work.iterdir()) == []
+    assert [p.name for p in temporary.iterdir() if not p.name.startswith("torchinductor_")] == []
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 3
     assert not any(hasattr(m, "domain") for m in namespace["model"].modules())  # plain PyTorch

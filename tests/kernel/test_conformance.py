@@ -1,7 +1,6 @@
 """The kernel's own ledger honours the ledger conformance suite."""
 
-from hyperbox.kernel.config import Budget
-from hyperbox.kernel.ledger import LocalLedger
+from hyperbox.kernel.ledger import Budget, LocalLedger
 from hyperbox.kernel.testing import LedgerTestCase
 
 

@@ -174,8 +174,9 @@ def test_a_run_that_cannot_start_leaves_no_directory(toy_site, tmp_path):
 
     toy_site("toy")
     path = write_experiment(tmp_path, storage={"url": "toy://{run_dir}", "bogus": 1})
+    search = build_search(load_experiment(path), console=False)  # nothing is created before it starts
     with pytest.raises(ConfigError, match="storage"):
-        build_search(load_experiment(path), console=False)
+        search.run()
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
 
 

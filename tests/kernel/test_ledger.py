@@ -7,9 +7,9 @@ import yaml
 
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.compose import build_search, resume_search
-from hyperbox.kernel.config import Budget, load_experiment
+from hyperbox.kernel.config import load_experiment
 from hyperbox.kernel.files import read_jsonl
-from hyperbox.kernel.ledger import Claim, LocalLedger
+from hyperbox.kernel.ledger import Budget, Claim, LocalLedger
 from hyperbox.kernel.plugins import PluginManager
 from hyperbox.kernel.trial import TrialRecord
 
@@ -76,8 +76,9 @@ def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(toy_s
 def test_a_storage_url_can_name_the_run_directory(toy_site, tmp_path):
     toy_site("toy")
     run = build_search(load_experiment(write_experiment(tmp_path, storage="toy://{run_dir}/book")), console=False)
+    result = run.run()
     assert run.storage_url == f"toy://{run.directory.resolve()}/book"
-    assert run.run().to_json()["complete"] == 4
+    assert result.to_json()["complete"] == 4
 
 
 def test_workers_propose_differently_by_their_index(toy_site, tmp_path):
@@ -102,6 +103,7 @@ def test_a_storage_no_plugin_handles_is_a_one_line_error_before_any_directory(to
 def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path):
     toy_site("toy")
     run = build_search(load_experiment(write_experiment(tmp_path, storage="toy://resumed")), console=False)
-    run.close()  # built, never run
+    run.start()
+    run.close()  # started, no trial run
     with pytest.raises(ConfigError, match="hbk worker"):
         resume_search(run.directory, console=False)

@@ -11,6 +11,7 @@ from hyperbox.kernel import (
     Categorical,
     ConfigError,
     FloatRange,
+    HyperboxError,
     IntRange,
     Mutator,
     Search,
@@ -192,6 +193,7 @@ def test_an_exception_in_the_objective_fails_its_trial_and_stops_the_search():
         ({"objective": score, "budget": {"trials": 2, "hours": 1}}, r"^budget.hours: unknown key; allowed: trials"),
         ({"mutator": "randon"}, r"^mutator: unknown mutator 'randon'; registered: .* \(did you mean 'random'\?\)$"),
         ({"directions": "up"}, r"^directions: 'up' must be 'maximize' or 'minimize'$"),
+        ({"objectives": ["a", "b"], "directions": ["maximize"]}, r"^directions: 1 directions for 2 objectives$"),
         ({"objective": "accuracy"}, r"^objective: expected a function objective\(trial\)"),
         ({"objective": score, "trainer": "toy_trainer"}, "either an objective function or a trainer"),
         ({"trainer": "toy_trainer"}, r"^trainer: needs a dataset"),
@@ -344,3 +346,188 @@ def test_the_search_writes_nothing_anywhere_without_a_directory(toy_site, tmp_pa
         budget=3,
     )
     assert set(os.listdir(tmp_path)) == before
+
+
+def test_tell_after_close_is_an_error_and_changes_nothing():
+    study = Search(make_space(), "random", budget=3)
+    first, second = study.ask(), study.ask()
+    study.tell(first, 1.0)
+    result = study.close()
+    with pytest.raises(HyperboxError, match="^tell: the search is closed$"):
+        study.tell(second, 1.0)
+    assert study.close() is result and len(result.trials) == 2
+
+
+def test_close_records_the_trials_never_told_as_failed():
+    study = Search(make_space(), "random", budget=3)
+    study.tell(study.ask(), 1.0)
+    study.ask()
+    result = study.close()
+    assert [(t.number, t.state) for t in result.trials] == [(0, "complete"), (1, "failed")]
+    assert "not told before the search closed" in result.trials[1].error
+
+
+def test_several_open_trials_each_see_their_own_decisions():
+    space = make_space()
+    study = Search(space, "random", budget=4, seed=3)
+    trials = [study.ask() for _ in range(4)]
+    assert len({json.dumps(t.arch, sort_keys=True) for t in trials}) > 1
+    for trial in reversed(trials):
+        model = trial.model
+        assert {m.key: model.mutables()[i].domain.to_json(m.decision) for i, m in enumerate(model.mutables())} == (
+            trial.arch
+        )
+        study.tell(trial, 1.0)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ((0.87, 0), r"^report\(epoch, metrics\): epoch must be an integer \(it comes first\), got 0.87$"),
+        ((0, 0.87), r"^report\(epoch, metrics\): metrics must be a mapping metric -> number, got 0.87$"),
+        ((0, {"accuracy": "high"}), r"^report: metric 'accuracy' is 'high' \(str\); expected a number"),
+    ],
+)
+def test_report_with_bad_arguments_is_a_one_line_error(arguments, message):
+    trial = Search(make_space(), "random", budget=1).ask()
+    with pytest.raises(ConfigError, match=message):
+        trial.report(*arguments)
+
+
+def test_an_objective_keeps_its_trained_model_for_best_model():
+    def objective(trial):
+        trial.keep_model({"trained for": trial.number})
+        return score(trial)
+
+    result = search(make_space(), "random", objective=objective, budget=4, seed=2)
+    assert result.best_model() == {"trained for": result.best.number}
+
+
+def test_with_several_objectives_a_tie_on_the_first_goes_to_the_next():
+    def objective(trial):
+        return {"accuracy": 0.5, "params": trial.values["depth"]}
+
+    result = search(
+        make_space(),
+        "random",
+        objective=objective,
+        objectives=["accuracy", "params"],
+        directions=["maximize", "minimize"],
+        budget=6,
+        seed=0,
+    )
+    smallest = min(t.metrics["params"] for t in result.trials)
+    assert result.best.metrics["params"] == smallest
+    assert result.best.number == min(t.number for t in result.trials if t.metrics["params"] == smallest)
+    assert result.best in result.pareto_front
+
+
+def test_resuming_with_another_seed_or_objective_is_refused(tmp_path):
+    directory = tmp_path / "run"
+    search(make_space(), "random", objective=score, budget=2, seed=1, directory=directory)
+    for changed, message in (
+        ({"seed": 2}, r"^resume: seed 2 differs from the search recorded in .* \(1\)$"),
+        ({"objectives": "loss"}, r"^resume: objective \['loss'\] differs"),
+    ):
+        arguments = {"objective": score, "budget": 4, "seed": 1, "directory": directory, "resume": True, **changed}
+        with pytest.raises(ConfigError, match=message):
+            Search(make_space(), "random", **arguments).run()
+    assert len(read_jsonl(directory / "trials.jsonl")) == 2
+
+
+def test_resume_starts_afresh_where_there_is_no_search_yet(tmp_path):
+    directory = tmp_path / "run"
+    first = Search(make_space(), "random", objective=score, budget=2, directory=directory, resume=True)
+    assert not directory.exists()  # nothing is created before the search starts
+    assert len(first.run().trials) == 2 and not first.resumed
+    again = Search(make_space(), "random", objective=score, budget=3, directory=directory, resume=True)
+    assert [t.number for t in again.run().trials] == [0, 1, 2] and again.resumed
+
+
+def test_a_search_that_fails_to_start_cannot_be_used_again():
+    class FailingFit:
+        calls = 0
+
+        def fit(self, model, mutator, data, context):
+            FailingFit.calls += 1
+            raise RuntimeError("out of memory")
+
+        def trial(self, model, arch, data, context):
+            return model
+
+    study = Search(
+        make_space(),
+        "random",
+        trainer=FailingFit,
+        estimators=[lambda m, d, c: {"accuracy": 1.0}],
+        dataset=object(),
+        budget=2,
+    )
+    with pytest.raises(RuntimeError, match="out of memory"):
+        study.ask()
+    with pytest.raises(HyperboxError, match="^the search is broken: it failed to start$"):
+        study.ask()
+    assert FailingFit.calls == 1
+
+
+def test_run_with_a_new_storage_needs_a_budget(toy_site):
+    toy_site("toy")
+    with pytest.raises(ConfigError, match="^run: budget: give trials and/or seconds"):
+        Search(make_space(), "random", objective=score, storage="toy://unbounded").run()
+
+
+def test_a_spec_holding_python_objects_is_recorded_by_their_type(tmp_path):
+    def constraint(arch):
+        return True
+
+    class Picky(ReportingPruner):
+        def __init__(self, model, *, seed=None, threshold=0.5, check=None):
+            super().__init__(model, seed=seed, threshold=threshold)
+
+    directory = tmp_path / "run"
+    search(make_space(), Picky, objective=score, budget=1, directory=directory)
+    search(make_space(), {"name": "random"}, objective=score, budget=1, directory=tmp_path / "other", hparams=None)
+    config = yaml.safe_load((directory / "config.yaml").read_text())
+    assert config["mutator"].startswith("python:") and config["mutator"].endswith("Picky")
+    assert yaml.safe_load((tmp_path / "other" / "config.yaml").read_text())["mutator"] == {"name": "random"}
+
+
+def test_an_interrupted_search_resumes_where_it_stopped(tmp_path):
+    directory = tmp_path / "run"
+
+    def interrupting(trial):
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return score(trial)
+
+    study = Search(make_space(), "random", objective=interrupting, budget=4, seed=6, directory=directory)
+    with pytest.raises(KeyboardInterrupt):
+        study.run()
+    assert study.result().status == "interrupted"
+    assert [r["number"] for r in read_jsonl(directory / "trials.jsonl")] == [0, 1]  # the interrupted one is redone
+    resumed = search(make_space(), "random", objective=score, budget=4, seed=6, directory=directory, resume=True)
+    straight = search(make_space(), "random", objective=score, budget=4, seed=6)
+    assert [(t.arch, t.metrics) for t in resumed.trials] == [(t.arch, t.metrics) for t in straight.trials]
+
+
+def test_lifecycle_hooks_see_a_python_search(toy_site, tmp_path, monkeypatch):
+    toy_site("toy")
+    log = tmp_path / "events.jsonl"
+    monkeypatch.setenv("TOY_EVENTS", str(log))
+
+    def objective(trial):
+        trial.report(0, {"progress": 1.0})
+        return score(trial)
+
+    search(make_space(), "random", objective=objective, budget=2)
+    events = [(e["event"], e.get("number")) for e in read_jsonl(log)]
+    assert events == [
+        ("run_start", None),
+        ("trial_start", 0),
+        ("epoch_end", 0),
+        ("trial_end", 0),
+        ("trial_start", 1),
+        ("epoch_end", 1),
+        ("trial_end", 1),
+        ("run_end", None),
+    ]

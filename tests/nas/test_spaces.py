@@ -60,7 +60,7 @@ def test_named_candidates_label_the_choices_and_the_values() -> None:
     x = torch.rand(2, 3, 8, 8)
     assert torch.equal(ops(x), op2(x)) and ops.candidates[2] is op3
     assert ops.domain.labels == ("conv3x3", "conv5x5", "conv7x7")
-    assert SearchSpace.of(ops).values({"conv_op": 2}) == {"conv_op": "conv7x7"}
+    assert SearchSpace.of(ops).values_of({"conv_op": 2}) == {"conv_op": "conv7x7"}
 
 
 def test_input_space_returns_the_very_chosen_tensor() -> None:

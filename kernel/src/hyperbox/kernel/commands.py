@@ -66,17 +66,12 @@ def run_command(argv: list[str]) -> int:
             experiment = attrs.evolve(experiment, storage=WORKERS_STORAGE)
         progress = None if console and not args.workers else False
         search = build_search(experiment, console=console, progress=progress, study=args.study)
-    try:
-        if args.workers:
-            from hyperbox.kernel.workers import run_workers
+    if args.workers:
+        from hyperbox.kernel.workers import run_workers
 
-            result = run_workers(search, args.workers, quiet=args.quiet)
-        else:
-            result = search.run()
-    except HyperboxError:
-        if not search.resumed and not any(t.state == "complete" for t in search.trials):
-            shutil.rmtree(search.directory, ignore_errors=True)  # nothing worth keeping: no half-written run
-        raise
+        result = run_workers(search, args.workers, quiet=args.quiet)
+    else:
+        result = search.run()  # a run that fails before any trial completes leaves no directory
     _print_summary(result.to_json())
     return 0
 

@@ -15,6 +15,7 @@ import attrs
 import yaml
 
 from hyperbox.kernel.errors import ConfigError, HyperboxError
+from hyperbox.kernel.ledger import Budget
 from hyperbox.kernel.registry import Registry
 
 #: Arguments the kernel passes itself; an experiment need not (but may) give them.
@@ -37,12 +38,6 @@ class ComponentSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, **self.args}
-
-
-@attrs.frozen
-class Budget:
-    trials: int | None = None
-    seconds: float | None = None
 
 
 @attrs.frozen
@@ -235,16 +230,18 @@ def _at(where: str) -> str:
 def objectives_of(
     objectives: Any, directions: Any, where: str = "", keys: tuple[str, str] = ("objective", "direction")
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The metric names to optimise (default ``accuracy``) and a direction for each (default
-    ``maximize``; one direction serves every objective). ``keys`` name the two in messages."""
+    """The metric names to optimise (default ``accuracy``) and a direction for each: a list of one
+    per objective, or one direction for them all (default ``maximize``). ``keys`` name the two in
+    messages."""
     at, (objective_key, direction_key) = _at(where), keys
     names = tuple(_as_tuple(objectives)) or ("accuracy",)
     for name in names:
         if not isinstance(name, str) or not name:
             raise ConfigError(f"{at}{objective_key}: {name!r} must be a metric name")
-    given = tuple(_as_tuple(directions)) or ("maximize",)
-    if len(given) == 1 and len(names) > 1:
-        given = given * len(names)
+    if directions is None or isinstance(directions, str):
+        given = (directions or "maximize",) * len(names)
+    else:
+        given = tuple(directions)
     if len(given) != len(names):
         raise ConfigError(f"{at}{direction_key}: {len(given)} directions for {len(names)} objectives")
     for direction in given:

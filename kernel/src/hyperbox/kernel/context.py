@@ -33,7 +33,8 @@ class Context:
     trial: Trial | None = None
     resumed: bool = False
     directory: Path | None = None
-    reporter: Callable[[int, dict[str, float]], None] = attrs.field(default=None, repr=False)
+    #: where :meth:`report` goes without a trial (a trainer's ``fit`` phase; a trial's reports go to it)
+    on_report: Callable[[int, dict[str, float]], None] | None = attrs.field(default=None, repr=False)
 
     def state_path(self, name: str) -> Path | None:
         """A file in the run directory for a component's own state (a checkpoint to resume from),
@@ -43,11 +44,10 @@ class Context:
     def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
         """Report an epoch's metrics (0-based ``epoch``); raises :class:`~hyperbox.kernel.TrialPruned`
         when the search stops the trial."""
-        values = {str(name): float(value) for name, value in metrics.items()}
         if self.trial is not None:
-            self.trial.report(epoch, values)
-        elif self.reporter is not None:
-            self.reporter(epoch, values)
+            self.trial.report(epoch, metrics)
+        elif self.on_report is not None:
+            self.on_report(epoch, {str(name): float(value) for name, value in metrics.items()})
 
 
 @attrs.frozen

@@ -25,19 +25,21 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import attrs
 
 from hyperbox.kernel.components import Resolver, is_spec
-from hyperbox.kernel.config import Budget, budget_of, hparams_of, objectives_of, storage_of
+from hyperbox.kernel.config import budget_of, hparams_of, objectives_of, storage_of
 from hyperbox.kernel.context import Context, RunInfo
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.evaluation import ObjectiveEvaluation, TrainerEvaluation, as_metrics
 from hyperbox.kernel.events import EventLog
 from hyperbox.kernel.hparams import HyperParameters
-from hyperbox.kernel.ledger import Ledger, LocalLedger
+from hyperbox.kernel.ledger import Budget, Ledger, LocalLedger
 from hyperbox.kernel.ranking import Ranking
 from hyperbox.kernel.rundir import RunDirectory
 from hyperbox.kernel.space import SearchSpace, attach_mutables
@@ -77,7 +79,8 @@ class SearchResult:
     """The outcome of a search.
 
     Attributes:
-        best: the best complete trial by the first objective (ties go to the earlier trial), or None.
+        best: the best complete trial by the first objective (ties go to the next objectives, then
+            to the earlier trial), or None.
         trials: every finished trial, by number.
         pareto_front: the complete trials no other complete trial dominates (several objectives).
         directory: the run directory, or None for a search kept in memory.
@@ -161,19 +164,27 @@ class Search:
             as :class:`~hyperbox.kernel.hparams.HyperParameters`); needs a trainer given by name,
             spec or class.
         device: where trainers and estimators compute (``"cpu"``, ``"cuda"``, ``"auto"``).
-        directory: a run directory to record the search in (None: in memory, no file written);
-            one that holds a search already is continued with ``resume=True``. (A callable
-            returning a :class:`~hyperbox.kernel.rundir.RunDirectory` is called once the
-            components are built, so that bad arguments leave no directory behind.)
+        directory: a run directory to record the search in (None: in memory, no file written),
+            created when the search starts. One that holds a search already is continued with
+            ``resume=True`` (which starts afresh where there is none yet). (A callable returning a
+            :class:`~hyperbox.kernel.rundir.RunDirectory` is called when the search starts.)
         storage: a storage URL (``sqlite:///study.db``, ``postgresql://...``; ``{run_dir}`` stands
             for the run directory), or ``{"url": URL, **options}``, for a study shared by workers,
-            created as ``study``; or a ledger (see :mod:`hyperbox.kernel.ledger`).
+            created as ``study`` (default ``NAME-TIMESTAMP``); or a ledger (see
+            :mod:`hyperbox.kernel.ledger`). With ``load_if_exists`` a study of that name that
+            exists already is joined, as Optuna's ``create_study(load_if_exists=True)`` does: run
+            the same script in several processes and they share the study and its budget.
         worker: this process's index among workers sharing a study: its mutator is seeded with
             ``seed + worker``, so that workers do not all propose the same architectures.
         name: the search's name (summaries, default study name).
         config: what ``config.yaml`` records (default: a description of these arguments).
         console: log each event on stderr; progress: show a progress bar in :meth:`run`
             (None: on a terminal, when ``console`` is on).
+        manager: the plugin manager that resolves names and calls hooks (default: the process's).
+
+    Building a search seeds Python's, NumPy's and torch's generators with ``seed`` (before the
+    space is built), and each trial seeds them with its own seed when it is asked for, so that a
+    search is reproducible.
     """
 
     def __init__(
@@ -195,6 +206,7 @@ class Search:
         resume: bool = False,
         storage: str | Mapping[str, Any] | Ledger | None = None,
         study: str | None = None,
+        load_if_exists: bool = False,
         worker: int = 0,
         name: str = "search",
         config: Mapping[str, Any] | None = None,
@@ -235,7 +247,7 @@ class Search:
         self.evaluation = self._evaluation(resolver, trainer, estimators, objective)
         self._config = dict(config) if config is not None else self._describe(space, mutator, trainer, objective)
         try:
-            self._open(directory, resume, storage, study, console, progress)
+            self._prepare(directory, resume, storage, study, load_if_exists, console, progress)
         except BaseException:
             self.mutator.close()  # a study it opened in memory
             raise
@@ -294,12 +306,20 @@ class Search:
             **({"hparams": self.hyperparameters.specs} if self.hyperparameters is not None else {}),
         }
 
-    def _open(
-        self, directory: Any, resume: bool, storage: Any, study: str | None, console: bool, progress: Any
+    def _prepare(
+        self,
+        directory: Any,
+        resume: bool,
+        storage: Any,
+        study: str | None,
+        load_if_exists: bool,
+        console: bool,
+        progress: Any,
     ) -> None:
-        """Open the ledger and the run directory; a search that cannot start leaves nothing behind."""
-        shared = storage is not None
-        if shared:
+        """Check where the search will be recorded; nothing is created before :meth:`start`."""
+        self._storage_given = storage
+        url, self._storage_options = (None, {}) if storage is None or _is_ledger(storage) else storage_of(storage)
+        if storage is not None:
             if self.evaluation is not None and self.evaluation.fit is not None:
                 raise ConfigError(
                     "trainer: its search phase (fit) cannot be shared between workers; run it without a storage"
@@ -311,48 +331,74 @@ class Search:
                     "a search on a shared storage is resumed by joining its study: "
                     "hbk worker --storage URL --study NAME"
                 )
-        url, options = (None, {}) if storage is None or _is_ledger(storage) else storage_of(storage)
-        if url is not None:
-            from datetime import datetime
-
-            factory = storage_factory(self._manager.registry, url, "search")
-            study = study or f"{self.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        self.study_name = study
-        #: the shared storage's URL (None: this search's trials are its own)
+        self._storage_factory = None if url is None else storage_factory(self._manager.registry, url, "search")
+        if url is not None and RUN_DIR in url and directory is None:
+            raise ConfigError(f"storage {url!r}: {RUN_DIR} needs a run directory")
+        #: the shared storage's URL, once the search has started (None: its trials are its own)
         self.storage_url: str | None = None
-        opened: list[Any] = []  # what this search created, and removes if it cannot start
-
-        def open_ledger(url: str) -> Ledger:
-            self._config["storage"] = {"url": url, **options} if options else url
-            self.storage_url = url
-            try:
-                ledger = factory(url, experiment=self._config, study=study, **options)
-            except TypeError as error:
-                raise ConfigError(f"storage: {error}") from None
-            opened.append(ledger)
-            return ledger
-
+        self._url = url
+        self.study_name = study or (None if url is None else f"{self.name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        self._load_if_exists = load_if_exists
+        if directory is not None and not isinstance(directory, RunDirectory) and not callable(directory):
+            resume = RunDirectory.check(directory, resume=resume)
+        self._directory_given = directory
         self.resumed = resume
+        self.run_directory: RunDirectory | None = directory if isinstance(directory, RunDirectory) else None
+        self.ledger: Ledger | None = None
+        self.log: EventLog | None = None
+        self._console = console
+        self._progress_wanted = (console and sys.stderr.isatty()) if progress is None else progress
+        self._records: list[TrialRecord] = []
+        self._best: TrialRecord | None = None
+        self._running: dict[int, _Running] = {}
+        self._applied: int | None = None  # the trial whose decisions the model carries
+        self._told: set[int] = set()
+        self._best_model: tuple[int, Any] | None = None
+        self._state = "new"  # new -> started -> closed, or broken when start fails
+        self._previous_s = 0.0
+        self._began = time.monotonic()
+        self._result: SearchResult | None = None
+
+    def _check_resumable(self, directory: RunDirectory) -> None:
+        """A resumed search continues the recorded one: same seed and objectives (the budget may grow)."""
+        recorded = directory.config()
+        for key, value in (
+            ("seed", self.seed),
+            ("objective", list(self.objectives)),
+            ("direction", list(self.directions)),
+        ):
+            if key in recorded and recorded[key] != value:
+                raise ConfigError(
+                    f"resume: {key} {value!r} differs from the search recorded in {str(directory.path)!r} "
+                    f"({recorded[key]!r})"
+                )
+
+    def _open(self) -> None:
+        """Open the ledger and the run directory; a search that cannot start leaves nothing behind."""
+        opened: list[Any] = []  # what this search created, and removes or closes if it cannot start
+        given = self._directory_given
         try:
-            ledger = storage if url is None else None
-            if url is not None and RUN_DIR not in url:
-                ledger = open_ledger(url)  # a bad storage fails before any directory exists
-            if callable(directory) and not isinstance(directory, RunDirectory):
-                directory = directory()
+            ledger = self._storage_given if self._url is None else None
+            if self._url is not None and RUN_DIR not in self._url:
+                ledger = self._open_ledger(self._url, opened)  # a bad storage fails before any directory exists
+            directory = self.run_directory
+            if directory is None and callable(given):
+                directory = given()
                 opened.append(directory)
-            elif directory is not None and not isinstance(directory, RunDirectory):
-                directory = RunDirectory.at(directory, resume=resume)
+            elif directory is None and given is not None:
+                directory = RunDirectory.at(given, resume=self.resumed)
                 opened.append(directory)
-            self.run_directory: RunDirectory | None = directory
-            if url is not None and RUN_DIR in url:
-                if directory is None:
-                    raise ConfigError(f"storage {url!r}: {RUN_DIR} needs a run directory")
-                ledger = open_ledger(url.replace(RUN_DIR, str(directory.path.resolve())))
-            history = directory.trials() if resume and directory is not None else []
-            self.ledger: Ledger = ledger if ledger is not None else LocalLedger(self.budget, history)
-            if directory is not None and not resume:
+            self.run_directory = directory
+            if self._url is not None and RUN_DIR in self._url:
+                ledger = self._open_ledger(self._url.replace(RUN_DIR, str(directory.path.resolve())), opened)
+            history: list[TrialRecord] = []
+            if self.resumed and directory is not None:
+                self._check_resumable(directory)
+                history = directory.trials()
+            self.ledger = ledger if ledger is not None else LocalLedger(self.budget, history)
+            if directory is not None and not self.resumed:
                 directory.write_config(self._config)
-            self.log = EventLog(None if directory is None else directory.events_file, console=console)
+            self.log = EventLog(None if directory is None else directory.events_file, console=self._console)
         except BaseException:
             for thing in reversed(opened):
                 if isinstance(thing, RunDirectory):
@@ -360,21 +406,25 @@ class Search:
                         thing.remove()
                 else:
                     thing.close()
+            self.run_directory = None if self.run_directory in opened else self.run_directory
             raise
-        self._progress_wanted = (console and sys.stderr.isatty()) if progress is None else progress
-        self._records: list[TrialRecord] = []
-        self._running: dict[int, _Running] = {}
-        self._told: set[int] = set()
-        self._best_model: tuple[int, Any] | None = None
-        self._state = "new"  # new -> started -> closed
-        self._previous_s = 0.0
-        self._began = time.monotonic()
-        self._result: SearchResult | None = None
+
+    def _open_ledger(self, url: str, opened: list[Any]) -> Ledger:
+        options = self._storage_options
+        self._config["storage"] = {"url": url, **options} if options else url
+        self.storage_url = url
+        joining = {"load_if_exists": True} if self._load_if_exists else {}
+        try:
+            ledger = self._storage_factory(url, experiment=self._config, study=self.study_name, **joining, **options)
+        except TypeError as error:
+            raise ConfigError(f"storage: {error}") from None
+        opened.append(ledger)
+        return ledger
 
     # -- what others see ----------------------------------------------------------------------------
     @property
     def directory(self) -> Path | None:
-        """The run directory, or None for a search kept in memory."""
+        """The run directory (once the search has started), or None for a search kept in memory."""
         return None if self.run_directory is None else self.run_directory.path
 
     @property
@@ -398,57 +448,80 @@ class Search:
             budget_seconds=self.budget.seconds,
             resumed=self.resumed,
             trials=tuple(self._records),
-            config=self._config,
+            config=MappingProxyType(dict(self._config)),
         )
 
     # -- the search ---------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the search (the first :meth:`ask` or :meth:`run` does): learn the trials recorded
-        before, and run the trainer's search phase (``fit``) if it has one. Idempotent."""
+        """Start the search (the first :meth:`ask` or :meth:`run` does): create the run directory
+        and the shared study, learn the trials recorded before, and run the trainer's search phase
+        (``fit``) if it has one. Idempotent; a search that failed to start cannot be used again."""
         if self._state != "new":
-            if self._state == "closed":
-                raise HyperboxError("the search is closed")
+            if self._state in ("closed", "broken"):
+                why = "closed" if self._state == "closed" else "broken: it failed to start"
+                raise HyperboxError(f"the search is {why}")
             return
+        try:
+            self._open()
+        except BaseException:
+            self._state = "broken"
+            self.mutator.close()
+            raise
         self._state = "started"
         self._began = time.monotonic()
-        self.mutator.bind_run(self.directory, getattr(self.ledger, "study", None))
-        history = self.ledger.others()  # a resumed search's trials, or those other workers finished
-        self._records.extend(history)
-        if self.resumed:
-            self._previous_s = sum(t.duration_s for t in history)
-        self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(history))
-        self.hook.hyperbox_run_start(run=self.info())
-        self.mutator.restore([(t.arch, t.metrics, t.state) for t in history])
-        fit = None if self.evaluation is None else self.evaluation.fit
-        if fit is not None:
-            seed_everything(self.seed)
-            fit(self.model, self.mutator, self.data, self._context(None))
+        try:
+            self.mutator.bind_run(self.directory, getattr(self.ledger, "study", None))
+            history = self.ledger.others()  # a resumed search's trials, or those other workers finished
+            self._learn(history, observe=False)
+            if self.resumed:
+                self._previous_s = sum(t.duration_s for t in history)
+                self.run_directory.repair_best(self._best)
+            self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(history))
+            self._call_hook("hyperbox_run_start")
+            self.mutator.restore([(t.arch, t.metrics, t.state) for t in history])
+            fit = None if self.evaluation is None else self.evaluation.fit
+            if fit is not None:
+                seed_everything(self.seed)
+                fit(self.model, self.mutator, self.data, self._context(None))
+        except BaseException:
+            self._release("failed")
+            self._state = "broken"
+            raise
 
     def ask(self) -> Trial | None:
-        """The next trial, its decisions applied to the model (``trial.model``, until the next
-        ask); None when the budget is spent."""
+        """The next trial, its decisions applied to the model; None when the budget is spent.
+
+        Several trials may be open at once: ``trial.model`` carries a trial's decisions whenever
+        that trial reads it (the model is one object, shared by the open trials).
+        """
         self.start()
         claim = self.ledger.claim()
         if claim is None:
             return None
         self._learn(self.ledger.others())
-        decisions = self.mutator.reset(claim)
+        # a claim carrying nothing leaves the mutator to sample, as Mutator.reset() always did
+        carries = claim.arch is not None or claim.handle is not None
+        decisions = self.mutator.reset(claim) if carries else self.mutator.reset()
+        self._applied = claim.number
         arch = self.space.to_json(decisions)
-        values = self.space.values(decisions)
+        values = self.space.values_of(decisions)
         record = TrialRecord(number=claim.number, arch=arch, values=values, seed=trial_seed(self.seed, claim.number))
         self.ledger.start(record)
-        trial = Trial(claim.number, arch, values, record.seed, self.model, self._report)
+        trial = Trial(claim.number, arch, values, record.seed, self._model_for, self._report)
         self._running[claim.number] = _Running(trial, record, decisions, time.monotonic())
-        self.log.info("trial_start", number=claim.number, arch=arch)
-        self.hook.hyperbox_trial_start(run=self.info(), trial=record)
+        self.log.info("trial_start", number=claim.number, values=values)
+        self._call_hook("hyperbox_trial_start", trial=record)
         seed_everything(record.seed)
         return trial
 
     def tell(self, trial: Trial, result: Any, *, model: Any = None) -> TrialRecord:
         """The result of ``trial``: its metrics (a mapping), its value (a number, or one per
         objective), or the exception that ended it (:class:`~hyperbox.kernel.TrialPruned`: pruned;
-        any other: failed). ``model`` is the trained model, kept (and saved) if the trial is the
-        best so far. Returns the trial's record."""
+        any other: failed). ``model`` is the trained model (default: the one the trial kept with
+        ``trial.keep_model``), kept, and saved in a run directory, if the trial is the best so
+        far. Returns the trial's record."""
+        if self._state in ("closed", "broken"):
+            raise HyperboxError(f"tell: the search is {self._state}")
         number = getattr(trial, "number", None)
         running = self._running.get(number)
         if running is None or running.trial is not trial:
@@ -462,7 +535,7 @@ class Search:
             state, error = "failed", f"{type(result).__name__}: {result}"
         else:
             try:
-                metrics.update(as_metrics(result, self.objectives, "tell"))
+                metrics.update(as_metrics(result, self.objectives, "tell got"))
                 missing = [o for o in self.objectives if o not in metrics]
                 if missing:
                     hint = getattr(self.evaluation, "hint", "tell its value")
@@ -484,7 +557,8 @@ class Search:
         record = attrs.evolve(
             running.record, state=state, metrics=metrics, error=error, duration_s=time.monotonic() - running.began
         )
-        self._finish(record, model)
+        trained = model if model is not None else trial.kept_model
+        self._finish(record, None if trained is self.model else trained)  # the space itself is no trained model
         if raised is not None:
             raise raised
         return record
@@ -493,7 +567,8 @@ class Search:
         """Evaluate trials until the budget is spent; returns the result (the search is closed)."""
         if self.evaluation is None:
             raise ConfigError("run: give an objective function or a trainer; with neither, use ask() and tell()")
-        if self.budget.trials is None and self.budget.seconds is None and isinstance(self.ledger, LocalLedger):
+        unlimited = self.budget.trials is None and self.budget.seconds is None
+        if unlimited and not _is_ledger(self._storage_given):  # a joined study brings its own budget
             raise ConfigError("run: budget: give trials and/or seconds (budget=20 or {'trials': 20, 'seconds': 600})")
         status = "complete"
         progress = None
@@ -505,9 +580,8 @@ class Search:
                 progress = TrialProgress(self.objectives[0], self.budget.trials, done=len(self._records))
             while (trial := self.ask()) is not None:
                 running = self._running[trial.number]
-                context = self._context(trial)
                 try:
-                    metrics, model = self.evaluation(trial, running.decisions, context)
+                    metrics, model = self.evaluation(trial, running.decisions, self._context(trial))
                 except TrialPruned as pruned:
                     self.tell(trial, pruned)
                 except KeyboardInterrupt:
@@ -518,7 +592,7 @@ class Search:
                 else:
                     self.tell(trial, metrics, model=model)
                 if progress is not None:
-                    progress.update(self._records, self.ranking.best(self._records))
+                    progress.update(self._records, self._best)
         except KeyboardInterrupt:
             status = "interrupted"
             raise
@@ -532,29 +606,26 @@ class Search:
         return result
 
     def result(self) -> SearchResult:
-        """The result so far (the search goes on)."""
-        return self._make_result("running" if self._state != "closed" else self._result.status)
+        """The result so far (the final one once the search is closed)."""
+        return self._result if self._result is not None else self._make_result("running")
 
     def close(self, status: str = "complete") -> SearchResult:
-        """End the search: learn what other workers finished, write the summary, release the
-        storage and the mutator's resources. Returns the result; closing twice returns it again."""
-        if self._state == "closed":
+        """End the search: record the trials asked for but never told as failed (unless the search
+        was interrupted: a resumed search runs them again), learn what other workers finished,
+        write the summary and release the storage and the mutator. A search that failed without
+        any complete trial in a run directory it created leaves no directory. Returns the result;
+        closing again returns it again."""
+        if self._state in ("closed", "broken"):
+            if self._result is None:  # it failed to open; everything is released already
+                self._result = self._make_result("failed")
             return self._result
-        started, self._state = self._state == "started", "closed"
+        started = self._state == "started"
         try:
-            if started:
-                self._learn(self.ledger.others())
+            if started and status != "interrupted":
+                for number in sorted(self._running):
+                    self.tell(self._running[number].trial, HyperboxError("not told before the search closed"))
         finally:
-            self.ledger.close()
-            self.mutator.close()
-        self._result = self._make_result(status)
-        summary = self._result.to_json()
-        if started and self.run_directory is not None:
-            self.run_directory.write_summary(summary)
-        self.log.info("run_end", status=status, best=summary["best"])
-        if started:
-            self.hook.hyperbox_run_end(run=self.info(), summary=summary)
-        self.log.close()
+            self._release(status if started else None)
         return self._result
 
     def __enter__(self) -> Search:
@@ -564,6 +635,48 @@ class Search:
         self.close("complete" if kind is None else "interrupted" if kind is KeyboardInterrupt else "failed")
 
     # -- inside --------------------------------------------------------------------------------------
+    def _release(self, status: str | None) -> None:
+        """Close the search; ``status`` None: it never started (nothing was written)."""
+        self._state = "closed"
+        try:
+            if status is not None:
+                self._learn(self.ledger.others())
+        finally:
+            try:
+                if self.ledger is not None:
+                    self.ledger.close()
+            finally:
+                self.mutator.close()
+        self._result = self._make_result(status or "complete")
+        if status is None:
+            return
+        summary = self._result.to_json()
+        directory = self.run_directory
+        try:
+            if directory is not None:
+                directory.repair_best(self._best)
+                directory.write_summary(summary)
+            self.log.info("run_end", status=status, best=summary["best"])
+            self._call_hook("hyperbox_run_end", summary=summary)
+        finally:
+            self.log.close()
+            empty = not any(t.state == "complete" for t in self._records)
+            if status == "failed" and empty and directory is not None and directory.fresh and not self.resumed:
+                directory.remove()  # nothing worth keeping: no half-written run
+
+    def _call_hook(self, name: str, **arguments: Any) -> None:
+        """Call lifecycle hook ``name`` with the search's description (built only when a plugin listens)."""
+        caller = getattr(self.hook, name)
+        if caller.get_hookimpls():
+            caller(run=self.info(), **arguments)
+
+    def _model_for(self, trial: Trial) -> Any:
+        """The model with ``trial``'s decisions applied (re-applied when another trial's were)."""
+        if self._applied != trial.number and trial.number in self._running:
+            self.space.apply(self._running[trial.number].decisions)
+            self._applied = trial.number
+        return self.model
+
     def _context(self, trial: Trial | None) -> Context:
         return Context(
             seed=self.seed if trial is None else trial.seed,
@@ -572,33 +685,46 @@ class Search:
             trial=trial,
             resumed=self.resumed,
             directory=self.directory,
-            reporter=self._report_fit,
+            on_report=None if trial is not None else self._report_fit,
         )
 
     def _report(self, trial: Trial, epoch: int, metrics: dict[str, float]) -> None:
+        if self._state == "closed":
+            raise HyperboxError("report: the search is closed")
         running = self._running.get(trial.number)
         if running is None:
             raise ConfigError(f"report: trial {trial.number} is not running")
         self.log.info("epoch_end", trial=trial.number, epoch=epoch, **metrics)
-        self.hook.hyperbox_epoch_end(run=self.info(), trial=running.record, epoch=epoch, metrics=metrics)
+        self._call_hook("hyperbox_epoch_end", trial=running.record, epoch=epoch, metrics=metrics)
         if self.mutator.report(trial.arch, epoch, metrics):
             raise TrialPruned(f"trial {trial.number} pruned at epoch {epoch}")
 
     def _report_fit(self, epoch: int, metrics: dict[str, float]) -> None:
         self.log.info("epoch_end", trial=None, epoch=epoch, **metrics)
-        self.hook.hyperbox_epoch_end(run=self.info(), trial=None, epoch=epoch, metrics=metrics)
+        self._call_hook("hyperbox_epoch_end", trial=None, epoch=epoch, metrics=metrics)
 
-    def _learn(self, trials: list[TrialRecord]) -> None:
-        """Add trials finished elsewhere and give their results to the mutator."""
+    def _learn(self, trials: list[TrialRecord], observe: bool = True) -> None:
+        """Add trials finished elsewhere (and, with ``observe``, give their results to the mutator)."""
         for trial in trials:
             self._records.append(trial)
+            self._rank(trial)
+            if not observe:
+                continue
             if trial.state == "complete":
                 self.mutator.observe(trial.arch, trial.metrics)
             else:
                 self.mutator.discard(trial.arch, trial.state)
 
+    def _rank(self, trial: TrialRecord) -> bool:
+        """Keep the best trial so far; True when ``trial`` is the new best."""
+        if trial.state != "complete":
+            return False
+        if self._best is not None and self.ranking.key(trial) <= self.ranking.key(self._best):
+            return False
+        self._best = trial
+        return True
+
     def _finish(self, record: TrialRecord, model: Any) -> None:
-        best = self.ranking.best(self._records)
         self.ledger.finish(record)
         if self.run_directory is not None:
             self.run_directory.append(record)
@@ -607,16 +733,16 @@ class Search:
             self.mutator.discard(record.arch, record.state)
         else:
             self.mutator.observe(record.arch, record.metrics)
-            if best is None or self.ranking.key(record) > self.ranking.key(best):
+            if self._rank(record):
                 self._best_model = (record.number, model)
                 if self.run_directory is not None:
                     self.run_directory.save_best(record, model, lambda a, b: self.ranking.key(a) > self.ranking.key(b))
         self.log.info("trial_end", number=record.number, state=record.state, **record.metrics)
-        self.hook.hyperbox_trial_end(run=self.info(), trial=record)
+        self._call_hook("hyperbox_trial_end", trial=record)
 
     def _make_result(self, status: str) -> SearchResult:
         trials = tuple(sorted(self._records, key=lambda t: t.number))
-        best = self.ranking.best(trials)
+        best = self._best
         hparams = None
         if best is not None and self.hyperparameters is not None:
             hparams = self.hyperparameters.values_of(best.arch)
@@ -670,8 +796,26 @@ def _is_ledger(storage: Any) -> bool:
 
 
 def _label(component: Any) -> Any:
-    """A component as ``config.yaml`` records it: a name or spec as given, an object by its type."""
+    """A component as ``config.yaml`` records it: a name or spec as given (objects inside it by
+    their type), an object by its type."""
+    if isinstance(component, str):
+        return component
     if is_spec(component):
-        return component if not hasattr(component, "to_json") else component.to_json()
-    target = component if callable(component) and hasattr(component, "__qualname__") else type(component)
+        return _json_safe(component.to_json() if hasattr(component, "to_json") else component)
+    return _python_label(component)
+
+
+def _python_label(value: Any) -> str:
+    target = value if callable(value) and hasattr(value, "__qualname__") else type(value)
     return f"python:{target.__module__}.{target.__qualname__}"
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every part that JSON and YAML cannot hold replaced by its Python label."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return _python_label(value)

@@ -6,13 +6,12 @@ records the result. Neither sees the engine.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from hyperbox.kernel.context import Context
 from hyperbox.kernel.errors import ConfigError
-from hyperbox.kernel.trial import Trial
+from hyperbox.kernel.trial import Trial, metric_value
 
 __all__ = ["ObjectiveEvaluation", "TrainerEvaluation", "as_metrics"]
 
@@ -53,44 +52,24 @@ class ObjectiveEvaluation:
         self.objective, self.objectives = objective, tuple(objectives)
 
     def __call__(self, trial: Trial, decisions: Mapping[str, Any], context: Context) -> tuple[dict[str, float], Any]:
-        return as_metrics(self.objective(trial), self.objectives, "objective"), None
+        return as_metrics(self.objective(trial), self.objectives, "objective"), trial.kept_model
 
 
 def as_metrics(result: Any, objectives: Sequence[str], where: str) -> dict[str, float]:
     """``result`` as metrics: a mapping of numbers, one number for the first objective, or a
     sequence of one number per objective."""
     if isinstance(result, Mapping):
-        return {str(name): _number(value, f"{where} returned {name!r}=") for name, value in result.items()}
+        return {str(name): metric_value(value, f"{where} returned {name!r}=") for name, value in result.items()}
     if isinstance(result, Sequence) and not isinstance(result, str):
         if len(result) != len(objectives):
             raise ConfigError(
                 f"{where} returned {len(result)} values for {len(objectives)} objective(s) {list(objectives)}"
             )
-        return {name: _number(value, f"{where} returned ") for name, value in zip(objectives, result)}
-    if len(objectives) > 1 and _is_number(result):
+        return {name: metric_value(value, f"{where} returned ") for name, value in zip(objectives, result)}
+    value = metric_value(result, f"{where} returned ")
+    if len(objectives) > 1:
         raise ConfigError(
             f"{where} returned one number for {len(objectives)} objectives {list(objectives)}; "
             "return a mapping metric -> number or one number per objective"
         )
-    return {objectives[0]: _number(result, f"{where} returned ")}
-
-
-def _is_number(value: Any) -> bool:
-    if isinstance(value, (bool, str, bytes)):
-        return False
-    if isinstance(value, numbers.Real):
-        return True
-    return getattr(value, "shape", None) in ((), (1,)) and hasattr(value, "__float__")  # a tensor or array scalar
-
-
-def _number(value: Any, what: str) -> float:
-    if not _is_number(value):
-        raise ConfigError(
-            f"{what}{_show(value)} ({type(value).__name__}); expected a number or a mapping metric -> number"
-        )
-    return float(value)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return {objectives[0]: value}

@@ -102,7 +102,8 @@ def hyperbox_register_storages(register):
     ``factory(url, experiment=EXPERIMENT_JSON, study=NAME, **options)`` to create a record
     holding the experiment and its whole trial budget, and as ``factory(url, study=NAME)`` for a
     worker joining it (``hbk worker``). ``options`` are the experiment's
-    ``storage: {url: ..., option: value}`` entries.
+    ``storage: {url: ..., option: value}`` entries. A search asked to join a study that may exist
+    already (``Search(..., load_if_exists=True)``) adds ``load_if_exists=True`` to the first call.
     """
 
 

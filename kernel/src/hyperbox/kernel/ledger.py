@@ -17,10 +17,17 @@ from typing import Any, Protocol
 
 import attrs
 
-from hyperbox.kernel.config import Budget
 from hyperbox.kernel.trial import TrialRecord
 
-__all__ = ["Claim", "Ledger", "LocalLedger"]
+__all__ = ["Budget", "Claim", "Ledger", "LocalLedger"]
+
+
+@attrs.frozen
+class Budget:
+    """How much a search may spend: trials and/or seconds (None: no limit of that kind)."""
+
+    trials: int | None = None
+    seconds: float | None = None
 
 
 @attrs.frozen

@@ -27,9 +27,9 @@ class Ranking:
             for o, d in zip(self.objectives, self.directions)
         ]
 
-    def key(self, trial: TrialRecord) -> tuple[float, int]:
-        """Best first objective first; on a tie, the earlier trial."""
-        return self.signed(trial.metrics)[0], -trial.number
+    def key(self, trial: TrialRecord) -> tuple:
+        """Best first objective first; on a tie, the next objectives in order, then the earlier trial."""
+        return *self.signed(trial.metrics), -trial.number
 
     def best(self, trials: Iterable[TrialRecord]) -> TrialRecord | None:
         return max((t for t in trials if t.state == "complete"), key=self.key, default=None)

@@ -71,22 +71,32 @@ class RunDirectory:
                 continue
         raise HyperboxError(f"{base}: cannot create a fresh run directory")
 
+    @staticmethod
+    def check(path: str | os.PathLike, *, resume: bool) -> bool:
+        """Whether a search given ``path`` (and ``resume``) continues a recorded one: a run
+        directory there is continued with ``resume`` and refused without; a missing or empty
+        one starts afresh. Nothing is created."""
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"directory {str(path)!r}: not a directory")
+        if not path.is_dir() or not any(path.iterdir()):
+            return False
+        if not (path / CONFIG_FILE).is_file():
+            raise ConfigError(f"directory {str(path)!r}: not empty and not a run directory (no {CONFIG_FILE})")
+        if not resume:
+            raise ConfigError(
+                f"directory {str(path)!r} holds a search already; pass resume=True to continue it, "
+                "or choose another directory"
+            )
+        return True
+
     @classmethod
     def at(cls, path: str | os.PathLike, *, resume: bool) -> RunDirectory:
-        """``path`` for a search: created if missing or empty; a run directory already there is
-        continued when ``resume`` is set, and refused otherwise."""
-        path = Path(path)
-        if path.is_dir() and any(path.iterdir()):
-            if not (path / CONFIG_FILE).is_file():
-                raise ConfigError(f"directory {str(path)!r}: not empty and not a run directory (no {CONFIG_FILE})")
-            if not resume:
-                raise ConfigError(
-                    f"directory {str(path)!r} holds a search already; pass resume=True to continue it, "
-                    "or choose another directory"
-                )
+        """``path`` for a search: the recorded search there when it is continued (see
+        :meth:`check`), else the directory, created if missing."""
+        if cls.check(path, resume=resume):
             return cls.existing(path)
-        if resume:
-            raise ConfigError(f"directory {str(path)!r}: no search to resume (no {CONFIG_FILE})")
+        path = Path(path)
         fresh = not path.exists()
         try:
             path.mkdir(parents=True, exist_ok=True)
@@ -152,9 +162,28 @@ class RunDirectory:
             self._write_best(trial, model)
 
     def _write_best(self, trial: TrialRecord, model: Any) -> None:
-        write_json(self.path / BEST_ARCH_FILE, trial.arch)
+        # The architecture goes last and marks the pair whole: a kill in between leaves weights
+        # without an architecture (they are the new best's), never one trial's weights under
+        # another's architecture (see repair_best).
+        arch, weights = self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
+        arch.unlink(missing_ok=True)
+        weights.unlink(missing_ok=True)
         if hasattr(model, "state_dict"):
-            save_state_dict(self.path / BEST_WEIGHTS_FILE, model.state_dict())
+            save_state_dict(weights, model.state_dict())
+        write_json(arch, trial.arch)
+
+    def repair_best(self, best: TrialRecord | None) -> None:
+        """Make the best files agree with ``best``, the best recorded trial, after a kill: a missing
+        architecture is written (the weights there are the best's); another trial's architecture
+        is replaced, and its weights, which are not the best's, removed."""
+        if best is None or self.shared:
+            return
+        arch, weights = self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
+        if arch.is_file():
+            if json.loads(arch.read_text(encoding="utf-8")) == best.arch:
+                return
+            weights.unlink(missing_ok=True)
+        write_json(arch, best.arch)
 
     def best_weights_of(self, trial: TrialRecord) -> Path | None:
         """The best weights file, when it holds ``trial``'s weights (the best architecture is its)."""

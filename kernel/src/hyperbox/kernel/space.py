@@ -258,7 +258,7 @@ class Mutable:
 
 
 def value_of(domain: Domain, decision: Any) -> Any:
-    """The JSON value a canonical ``decision`` stands for (see :meth:`SearchSpace.values`)."""
+    """The JSON value a canonical ``decision`` stands for (see :meth:`SearchSpace.values_of`)."""
     if isinstance(domain, Categorical):
         return decision if domain.labels is None else _json_label(domain.labels[decision])
     if isinstance(domain, Subset):
@@ -388,7 +388,7 @@ class SearchSpace(Mapping):
     def describe(self) -> dict[str, str]:
         return {key: domain.describe() for key, domain in self._domains.items()}
 
-    def values(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+    def values_of(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """What the decisions of ``arch`` stand for, as JSON values: a categorical's label (its
         index when it has none), a subset's list of labels, a number as it is."""
         arch = self.validate(arch, partial=True)

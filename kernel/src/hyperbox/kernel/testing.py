@@ -1,4 +1,5 @@
-"""Conformance suites for plugin authors: subclass one in your own pytest suite.
+"""Conformance suites for plugin authors: subclass one in your own pytest suite (pytest is
+imported only by the tests that need it, so the toy spaces import without it).
 
 - :class:`MutatorTestCase`: set ``mutator_factory`` (called as ``factory(model, seed=...)``); every
   test runs against your mutator on a torch-free toy space covering every domain (set
@@ -30,7 +31,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
-import pytest
 
 from hyperbox.kernel.context import Context
 from hyperbox.kernel.engine import seed_everything
@@ -229,7 +229,7 @@ class LedgerTestCase:
     Implement :meth:`create_ledger`; for a storage shared by workers also :meth:`join_ledger`
     (then the sharing tests run) and, if lost trials are retried, :meth:`lose` (then the retry
     test runs). It checks that claims are numbered once each and stop at the trial budget and at
-    the time budget; that ``claim`` waits for nothing when nothing runs; that ``finish`` and
+    the time budget; that several claims may be open at once and end in any order; that ``finish`` and
     ``others`` hand every finished trial (its architecture, state and metrics) to every other
     worker once; that workers sharing a record share its budget; and that a lost trial comes
     back, with its architecture, in a later claim.
@@ -270,6 +270,20 @@ class LedgerTestCase:
         finally:
             ledger.close()
 
+    def test_several_claims_may_be_open_and_end_in_any_order(self) -> None:
+        """An ask-and-tell user may hold several trials: each claim starts and finishes on its own."""
+        ledger = self.create_ledger(3)
+        try:
+            claims = [ledger.claim() for _ in range(3)]
+            assert sorted(c.number for c in claims) == [0, 1, 2]
+            for claim in claims:
+                ledger.start(TrialRecord(claim.number, {"op": claim.number}, seed=claim.number))
+            for claim in reversed(claims):
+                ledger.finish(_finished(claim, {"op": claim.number}))
+            assert ledger.claim() is None
+        finally:
+            ledger.close()
+
     def test_a_fresh_claim_carries_no_architecture(self) -> None:
         """A first claim lets the search algorithm propose (``arch`` None)."""
         ledger = self.create_ledger(1)
@@ -300,6 +314,8 @@ class LedgerTestCase:
 
     def test_workers_share_the_budget(self) -> None:
         """Two workers on one record claim disjoint numbers that make up the budget together."""
+        import pytest
+
         if not self.shared:
             pytest.skip("not a shared ledger")
         first = self.create_ledger(6)
@@ -321,6 +337,8 @@ class LedgerTestCase:
 
     def test_others_hands_each_finished_trial_to_the_other_workers_once(self) -> None:
         """A trial one worker finishes reaches the other's ``others()`` once, whole, and never its own."""
+        import pytest
+
         if not self.shared:
             pytest.skip("not a shared ledger")
         first = self.create_ledger(3)
@@ -345,6 +363,8 @@ class LedgerTestCase:
 
     def test_a_lost_trial_is_claimed_again_with_its_architecture(self) -> None:
         """A trial whose worker was lost comes back in a later claim, carrying its architecture."""
+        import pytest
+
         if not self.retries:
             pytest.skip("this ledger does not retry lost trials")
         first = self.create_ledger(1)
@@ -391,9 +411,8 @@ def make_context(
     report = on_report or (lambda epoch, metrics: None)
     trial = None
     if arch is not None:
-        space = SearchSpace.of(model)
-        values = space.values(space.validate(arch, partial=True))
-        trial = Trial(0, dict(arch), values, seed, model, lambda _trial, epoch, metrics: report(epoch, metrics))
+        values = SearchSpace.of(model).values_of(arch)
+        trial = Trial(0, dict(arch), values, seed, lambda _: model, lambda _, epoch, metrics: report(epoch, metrics))
     return Context(
         seed=seed,
         device="cpu",
@@ -401,7 +420,7 @@ def make_context(
         trial=trial,
         resumed=resumed,
         directory=None if directory is None else Path(directory),
-        reporter=report,
+        on_report=None if trial is not None else report,
     )
 
 
@@ -469,12 +488,13 @@ class TrainerTestCase:
 
     def test_a_pruned_trial_stops(self) -> None:
         """``TrialPruned`` raised by ``context.report`` ends the trial (it is not swallowed)."""
+        import pytest
 
         def prune(epoch: int, metrics: dict[str, float]) -> None:
             raise TrialPruned(f"pruned at epoch {epoch}")
 
         trainer = self.create_trainer()
-        model, data, mutator = self.create_space(), self.create_data(), None
+        model, data = self.create_space(), self.create_data()
         mutator = self.create_mutator(model)
         if getattr(trainer, "fit", None) is not None:
             pytest.skip("reports come from the search phase (fit); trials are not pruned")
@@ -490,6 +510,8 @@ class TrainerTestCase:
 
     def test_a_search_phase_resumes_from_its_saved_state(self, tmp_path: Path) -> None:
         """``fit`` saves its state in the run directory; a resumed ``fit`` loads it instead of training."""
+        import pytest
+
         trainer = self.create_trainer()
         if getattr(trainer, "fit", None) is None:
             pytest.skip("no search phase")
@@ -573,6 +595,8 @@ class EstimatorTestCase:
 
     def test_the_models_mode_is_left_as_it_was(self) -> None:
         """A model in training mode stays in training mode (and in eval mode in eval mode)."""
+        import pytest
+
         model = self.create_model()
         train = getattr(model, "train", None)
         if train is None:

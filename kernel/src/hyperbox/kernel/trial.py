@@ -8,15 +8,25 @@ hold: plain data that round-trips through JSON. A :class:`Trial` is the trial be
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
-__all__ = ["Trial", "TrialRecord", "trial_seed"]
+from hyperbox.kernel.errors import ConfigError
 
-#: How a trial ended (a running trial has not ended yet).
-STATES = ("running", "complete", "pruned", "failed")
+__all__ = ["Trial", "TrialRecord", "metric_value", "trial_seed"]
+
+
+def metric_value(value: Any, what: str) -> float:
+    """``value`` as a metric's number (a real number, or a tensor or array scalar); anything else
+    is a one-line error that begins with ``what``."""
+    scalar = getattr(value, "shape", None) in ((), (1,)) and hasattr(value, "__float__")
+    if isinstance(value, (bool, str, bytes)) or not (isinstance(value, numbers.Real) or scalar):
+        text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        raise ConfigError(f"{what}{text} ({type(value).__name__}); expected a number or a mapping metric -> number")
+    return float(value)
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -68,23 +78,39 @@ class Trial:
         arch: dict[str, Any],
         values: dict[str, Any],
         seed: int,
-        model: Any,
+        model_of: Callable[[Trial], Any],
         reporter: Callable[[Trial, int, dict[str, float]], None],
     ) -> None:
-        self.number, self.arch, self.values, self.seed, self.model = number, arch, values, seed, model
+        self.number, self.arch, self.values, self.seed = number, arch, values, seed
         self.metrics: dict[str, float] = {}
-        self._reporter = reporter
+        #: the trained model handed to :meth:`keep_model`
+        self.kept_model: Any = None
+        self._model_of, self._reporter = model_of, reporter
+
+    @property
+    def model(self) -> Any:
+        """The searched model with this trial's decisions applied."""
+        return self._model_of(self)
 
     def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Report ``metrics`` after ``epoch`` (0-based) of training.
+        """Report ``metrics`` (``{name: number}``) after ``epoch`` (0-based) of training.
 
         Raises :class:`~hyperbox.kernel.TrialPruned` when the search algorithm stops the trial
         (a pruner): end the training and tell the search so, for example
         ``search.tell(trial, pruned)`` with the exception caught.
         """
-        values = {str(name): float(value) for name, value in metrics.items()}
+        if isinstance(epoch, bool) or not isinstance(epoch, int):
+            raise ConfigError(f"report(epoch, metrics): epoch must be an integer (it comes first), got {epoch!r}")
+        if not isinstance(metrics, Mapping):
+            raise ConfigError(f"report(epoch, metrics): metrics must be a mapping metric -> number, got {metrics!r}")
+        values = {str(name): metric_value(value, f"report: metric {name!r} is ") for name, value in metrics.items()}
         self.metrics.update(values)
         self._reporter(self, epoch, values)
+
+    def keep_model(self, model: Any) -> None:
+        """Keep ``model``, the trial's trained model: if the trial becomes the best, the result's
+        ``best_model()`` returns it, and a run directory saves its weights."""
+        self.kept_model = model
 
     def __repr__(self) -> str:
         return f"Trial(number={self.number}, values={self.values})"

@@ -33,6 +33,7 @@ def run_workers(search: Any, count: int, *, quiet: bool) -> Any:
     which share its run directory; returns its result."""
     from hyperbox.kernel.plugins import get_manager
 
+    search.start()  # creates the run directory and the shared study the workers join
     env = worker_environment(count, get_manager().disabled)
     env[STORAGE_ENV] = search.storage_url
     command = [
@@ -47,7 +48,6 @@ def run_workers(search: Any, count: int, *, quiet: bool) -> Any:
         *(["-q"] if quiet else []),
     ]
     search.log.info("workers_start", count=count, study=search.study_name, threads=env["OMP_NUM_THREADS"])
-    search.start()
     processes = [subprocess.Popen([*command, "--index", str(index)], env=env) for index in range(count)]
     status = "complete"
     try:

@@ -54,6 +54,9 @@ class OptunaLedger:
             the interval) is failed and queued again, at most ``max_retry`` times. Set by the
             creator; joining workers use the study's settings.
         poll_interval: seconds between looks for work while other workers' trials still run.
+        load_if_exists: with an ``experiment``, join ``study`` if it exists already (as Optuna's
+            ``create_study(load_if_exists=True)``) instead of refusing; its objectives and
+            directions must be the experiment's.
     """
 
     def __init__(
@@ -66,9 +69,13 @@ class OptunaLedger:
         grace_period: int | None = None,
         max_retry: int | None = 3,
         poll_interval: float = 0.5,
+        load_if_exists: bool = False,
     ) -> None:
         self.url = url
         self.poll_interval = poll_interval
+        wanted = experiment
+        if experiment is not None and load_if_exists and study is not None and _study_exists(url, study):
+            experiment = None  # join it
         if experiment is None:
             _check_sqlite_file(url)  # joining never creates a database: a missing file is a typo
             probe = open_storage(url)
@@ -92,14 +99,16 @@ class OptunaLedger:
                 close_storage(storage)
                 raise
         self.experiment: dict[str, Any] = json.loads(self.study.user_attrs[EXPERIMENT_ATTR])
+        if wanted is not None and experiment is None:
+            self._check_joined(wanted)
         self._storage = self.study._storage  # the storage API claims and heartbeats go through
         self._study_id = self.study._study_id
         self._heartbeat_interval = settings["heartbeat_interval"]
         self._deadline = self.study.user_attrs.get(DEADLINE_ATTR)
         self._unbounded = self.experiment["budget"]["trials"] is None
         self._objectives = list(self.experiment["objective"])
-        self._running: FrozenTrial | None = None
-        self._heartbeat: Heartbeat | None = None
+        #: the claimed trials not finished yet, by number, with their heartbeats
+        self._running: dict[int, tuple[FrozenTrial, Heartbeat | None]] = {}
         self._mine: set[int] = set()
         self._seen: set[int] = set()
         self._claim_lock = _sqlite_claim_lock(url)
@@ -112,7 +121,7 @@ class OptunaLedger:
         if name in optuna.study.get_all_study_names(storage):
             raise ConfigError(
                 f"storage {_display_url(self.url)!r}: study {name!r} exists already; "
-                f"join it with hbk worker --study {name}, or choose another name"
+                f"join it with hbk worker --study {name} (from Python: load_if_exists=True), or choose another name"
             )
         study = optuna.create_study(storage=storage, study_name=name, directions=list(experiment["direction"]))
         with warnings.catch_warnings():  # experimental in Optuna, and worth it for the dashboard's labels
@@ -169,18 +178,21 @@ class OptunaLedger:
     def _claimed(self, trial: FrozenTrial) -> Claim:
         """The claim of ``trial``: a retry carries its architecture; an Optuna mutator searching in
         :attr:`study` draws on the trial itself (a retry's parameters are fixed in it already)."""
-        self._running = trial
+        heartbeat = None
         if self._heartbeat_interval is not None:
-            self._heartbeat = Heartbeat(self._storage, trial, self._heartbeat_interval)
+            heartbeat = Heartbeat(self._storage, trial, self._heartbeat_interval)
+        self._running[trial.number] = (trial, heartbeat)
         arch = trial.user_attrs.get(ARCH_ATTR)
         return Claim(trial.number, None if arch is None else json.loads(arch), handle=trial)
 
     def start(self, trial: TrialRecord) -> None:
-        self._storage.set_trial_user_attr(self._running._trial_id, ARCH_ATTR, json.dumps(trial.arch))
+        running, _ = self._running[trial.number]
+        self._storage.set_trial_user_attr(running._trial_id, ARCH_ATTR, json.dumps(trial.arch))
 
     def finish(self, trial: TrialRecord) -> None:
-        running, self._running = self._running, None
-        self._stop_heartbeat()
+        running, heartbeat = self._running.pop(trial.number)
+        if heartbeat is not None:
+            heartbeat.stop()
         self._mine.add(trial.number)
         try:
             self._storage.set_trial_user_attr(running._trial_id, RECORD_ATTR, json.dumps(trial.to_json()))
@@ -209,15 +221,34 @@ class OptunaLedger:
         return found
 
     def close(self) -> None:
-        """Stop the heartbeat (a trial interrupted mid-run goes stale and is retried elsewhere) and
+        """Stop the heartbeats (a trial interrupted mid-run goes stale and is retried elsewhere) and
         release the storage's database connections."""
-        self._stop_heartbeat()
+        for _, heartbeat in self._running.values():
+            if heartbeat is not None:
+                heartbeat.stop()
+        self._running.clear()
         close_storage(self._storage)
 
-    def _stop_heartbeat(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.stop()
-            self._heartbeat = None
+    def _check_joined(self, wanted: dict[str, Any]) -> None:
+        """A study joined for an experiment must optimise what the experiment optimises."""
+        for key in ("objective", "direction"):
+            if list(wanted.get(key, [])) != list(self.experiment.get(key, [])):
+                close_storage(self.study._storage)
+                raise ConfigError(
+                    f"study {self.study.study_name!r} has {key} {self.experiment.get(key)}; "
+                    f"this search has {wanted.get(key)}"
+                )
+
+
+def _study_exists(url: str, name: str) -> bool:
+    database = _sqlite_file(url)
+    if database is not None and not os.path.isfile(database):
+        return False
+    probe = open_storage(url)
+    try:
+        return name in optuna.study.get_all_study_names(probe)
+    finally:
+        close_storage(probe)
 
 
 def _sqlite_file(url: str) -> str | None:

@@ -60,8 +60,10 @@ class OptunaMutator(Mutator):
         pruner: ``none``, ``median``, ``percentile``, ``successive_halving``, ``hyperband``,
             ``wilcoxon``, ``patient`` or ``threshold``, with ``pruner_args``. Pruning needs a
             single objective; intermediate values come from :meth:`report`.
-        pruning_metric: the per-epoch metric the pruner compares (default: the first objective);
-            it must improve in the objective's direction, like ``val_accuracy`` for ``accuracy``.
+        pruning_metric: the reported per-epoch metric the pruner compares; it must improve in
+            the objective's direction. By default the first objective if it is reported, else its
+            validation form (``val_accuracy`` for ``accuracy``, as the trainers report it), else
+            the only metric reported; a report without it is an error.
         directions: ``maximize``/``minimize`` per objective; by default the directions the engine
             sets with :meth:`set_objectives`.
         storage: an Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``) or storage
@@ -283,15 +285,35 @@ class OptunaMutator(Mutator):
 
     def report(self, arch: Mapping[str, Any], step: int, metrics: Mapping[str, float]) -> bool:
         """Give the pruner the pruning metric at ``step``; a pruned trial is closed in the study."""
-        metric = self.pruning_metric or self.objectives[0]
         trial = self._take_running(arch, remove=False)
-        if trial is None or metric not in metrics or len(self.study.directions) > 1:
+        if trial is None or self.pruner_name == "none" or len(self.study.directions) > 1:
             return False
-        trial.report(float(metrics[metric]), step)
+        trial.report(float(metrics[self._pruning_metric(metrics)]), step)
         if not trial.should_prune():
             return False
         self.discard(arch, "pruned")
         return True
+
+    def _pruning_metric(self, metrics: Mapping[str, float]) -> str:
+        """The reported metric the pruner compares: ``pruning_metric`` if given; else the first
+        objective, its per-epoch validation form (``val_accuracy`` for ``accuracy``) or the only
+        metric reported."""
+        if self.pruning_metric is not None:
+            if self.pruning_metric not in metrics:
+                raise ConfigError(
+                    f"pruning_metric {self.pruning_metric!r} is not reported; reported: {sorted(metrics)}"
+                )
+            return self.pruning_metric
+        objective = self.objectives[0]
+        for name in (objective, f"val_{objective}"):
+            if name in metrics:
+                return name
+        if len(metrics) == 1:
+            return next(iter(metrics))
+        raise ConfigError(
+            f"pruner {self.pruner_name!r}: the reported metrics {sorted(metrics)} hold neither {objective!r} "
+            f"nor 'val_{objective}'; name the one to prune on with pruning_metric"
+        )
 
     def observe(self, arch: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Tell the study the trial's objective values (an architecture it did not sample is added)."""

@@ -104,7 +104,7 @@ def tune_lr_command(argv: list[str]) -> int:
             device=experiment.device,
             log=log,
             directory=directory.path,
-            reporter=lambda epoch, metrics: log.info("epoch_end", trial=number, epoch=epoch, **metrics),
+            on_report=lambda epoch, metrics: log.info("epoch_end", trial=number, epoch=epoch, **metrics),
         )
         begin = time.monotonic()
         trained = trainer.trial(components.model, arch, components.data, context)
