@@ -38,7 +38,10 @@ def hyperbox_register_mutators(register):
 
     Called once, when the kernel first needs the component registry, with ``register(name,
     factory, help=None)``. The factory is called as
-    ``factory(model, seed=..., **arguments)`` and returns a :class:`hyperbox.kernel.Mutator`.
+    ``factory(model, seed=..., **arguments)`` and returns a :class:`hyperbox.kernel.Mutator`
+    (checked by ``hyperbox.kernel.testing.MutatorTestCase``). The engine calls ``reset()`` for each
+    trial, and ``reset(claim)`` when a shared study hands it a trial to evaluate again: a mutator
+    overriding ``reset`` takes that optional argument.
     """
 
 
