@@ -29,7 +29,6 @@ def build_search(
     ledger: Any = None,
     worker: int = 0,
     study: str | None = None,
-    in_memory: bool = False,
     console: bool = True,
     progress: bool | None = None,
     manager: PluginManager | None = None,
@@ -39,18 +38,17 @@ def build_search(
     Args:
         directory: the run directory: an existing one to resume, or one shared with the other
             local workers of a run (``RunDirectory.existing(path, shared=True)``); None creates
-            ``OUTPUT_DIR/NAME-TIMESTAMP`` once the components are built.
+            ``OUTPUT_DIR/NAME-TIMESTAMP`` when the search starts (a search never started writes
+            nothing: commands that need only its components build it and close it).
         resume: continue the search recorded in ``directory``.
         ledger: a shared ledger to work for (``hbk worker``) instead of the experiment's storage,
             whose study the search then creates (named ``study``, default ``NAME-TIMESTAMP``).
         worker: this worker's index (its mutator is seeded with ``seed + worker``).
-        in_memory: keep the search in memory (no run directory, nothing written), for commands
-            that only need its components.
     """
     manager = manager or get_manager()
     source = experiment.source
     check_components(experiment, manager.registry)
-    if directory is None and not in_memory:
+    if directory is None:
         directory = functools.partial(
             RunDirectory.create, experiment.output_dir, experiment.name, f"{source}: output_dir"
         )

@@ -74,8 +74,8 @@ def tune_lr_command(argv: list[str]) -> int:
         given_arch = load_arch(args.arch) if args.arch else None
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    # the components, kept in memory: the short trials are recorded here, not by a search
-    components = build_search(experiment, in_memory=True, console=False, manager=manager)
+    # the experiment's components; never started, the search writes nothing (the short trials are recorded here)
+    components = build_search(experiment, console=False, manager=manager)
     try:  # the architecture is checked against the space
         arch = components.mutator.apply(given_arch) if given_arch is not None else components.mutator.reset()
     except ValueError as error:
