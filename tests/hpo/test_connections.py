@@ -87,6 +87,6 @@ def test_joining_a_missing_sqlite_file_is_a_one_line_error_that_creates_nothing(
 def test_an_existing_sqlite_file_is_joined(tmp_path):
     url = f"sqlite:///{tmp_path / 'other.db'}"
     optuna.create_study(storage=url, study_name="plain")
-    with pytest.raises(ConfigError, match="not created by hbk run") as error:
+    with pytest.raises(ConfigError, match="not created by hyperbox") as error:
         OptunaLedger(url)
     assert "\n" not in str(error.value)

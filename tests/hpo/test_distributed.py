@@ -262,3 +262,25 @@ def test_an_existing_study_is_neither_joined_nor_changed_by_a_new_run(toy_site, 
         search.run()
     assert optuna.load_study(study_name="taken", storage=url).trials == []
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_failing_workers_leave_their_log_where_the_error_says(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = write_experiment(tmp_path, objective="nothere")
+    result = hbk("run", str(path), "--workers", "2", "-q", site=site, cwd=tmp_path)
+    assert result.returncode != 0
+    (directory,) = (tmp_path / "runs").iterdir()
+    assert f"see {directory / 'events.jsonl'}" in result.stderr
+    assert "objective 'nothere' is not measured" in (directory / "events.jsonl").read_text()
+
+
+def test_hbk_worker_on_a_study_created_from_python_says_where_to_join_it(make_space, tmp_path, hbk):
+    from hyperbox.kernel import Search
+
+    url = f"sqlite:///{tmp_path / 'python.db'}"
+    study = Search(make_space(), "random", budget=2, storage=url, study="from-python")
+    study.start()
+    result = hbk("worker", "--storage", url, "--study", "from-python", "-q", cwd=tmp_path)
+    study.close()
+    assert result.returncode == 2
+    assert "was created from Python; join it from Python" in result.stderr and "Traceback" not in result.stderr

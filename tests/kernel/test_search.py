@@ -531,3 +531,112 @@ def test_lifecycle_hooks_see_a_python_search(toy_site, tmp_path, monkeypatch):
         ("trial_end", 1),
         ("run_end", None),
     ]
+
+
+class StatefulFit:
+    """A trainer whose search phase saves a checkpoint, then fails as told."""
+
+    def __init__(self, fail_in_fit=None, fail_in_trial=None):
+        self.fail_in_fit, self.fail_in_trial = fail_in_fit, fail_in_trial
+
+    def fit(self, model, mutator, data, context):
+        context.state_path("supernet.pt").write_text("weights")
+        if self.fail_in_fit is not None:
+            raise self.fail_in_fit
+
+    def trial(self, model, arch, data, context):
+        if self.fail_in_trial is not None:
+            raise self.fail_in_trial
+        return model
+
+
+def stateful_search(directory, trainer):
+    estimators = [lambda model, data, context: {"accuracy": 1.0}]
+    return Search(
+        make_space(), "random", trainer=trainer, estimators=estimators, dataset=object(), budget=2, directory=directory
+    )
+
+
+@pytest.mark.parametrize(
+    "trainer",
+    [StatefulFit(fail_in_fit=KeyboardInterrupt()), StatefulFit(fail_in_trial=RuntimeError("shape mismatch"))],
+    ids=["interrupted in fit", "failing after fit"],
+)
+def test_a_failed_search_keeps_a_directory_with_a_checkpoint(tmp_path, trainer):
+    directory = tmp_path / "run"
+    with pytest.raises((KeyboardInterrupt, RuntimeError)):
+        stateful_search(directory, trainer).run()
+    assert (directory / "supernet.pt").read_text() == "weights"
+
+
+def test_a_search_failing_with_nothing_to_keep_leaves_no_directory(tmp_path):
+    directory = tmp_path / "run"
+    study = Search(make_space(), "random", objective=lambda trial: "high", budget=2, directory=directory)
+    with pytest.raises(ConfigError):
+        study.run()
+    assert not directory.exists()
+
+
+def test_a_resumed_search_redoes_the_trials_an_interruption_left_open(tmp_path):
+    directory = tmp_path / "run"
+    study = Search(make_space(), "random", budget=4, seed=8, directory=directory)
+    study.ask()  # trial 0: never told
+    second = study.ask()
+    study.tell(second, score(second))
+    study.close("interrupted")  # Ctrl-C: trial 0 was never told
+    resumed = Search(make_space(), "random", budget=4, seed=8, directory=directory, resume=True)
+    numbers = []
+    while (trial := resumed.ask()) is not None:
+        numbers.append(trial.number)
+        resumed.tell(trial, score(trial))
+    assert numbers == [0, 2, 3]
+    assert sorted(t.number for t in resumed.close().trials) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"resume": True}, r"^resume: needs the directory of the search to continue"),
+        ({"load_if_exists": True, "storage": "toy://x"}, r"^load_if_exists: name the study to join or create"),
+    ],
+)
+def test_arguments_that_need_another_are_one_line_errors(toy_site, arguments, message):
+    toy_site("toy")
+    with pytest.raises(ConfigError, match=message):
+        Search(make_space(), "random", objective=score, budget=1, **arguments)
+
+
+def test_close_finishes_its_work_when_the_ledger_fails(toy_site, tmp_path):
+    toy_site("toy")
+    study = Search(make_space(), "random", objective=score, budget=2, directory=tmp_path / "run")
+    study.start()
+    study.ledger.others = lambda: (_ for _ in ()).throw(OSError("database gone"))
+    with pytest.raises(OSError, match="database gone"):
+        study.close()
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["status"] == "complete"
+    assert study.close().status == "complete"
+
+
+def test_config_records_values_not_python_objects(toy_site, tmp_path):
+    import numpy as np
+
+    toy_site("toy")
+    hparams = {"trainer.epochs": {"type": "int", "low": np.int64(1), "high": 2}}
+    search(
+        "toy_space",
+        "toy_random",
+        trainer="toy_trainer",
+        estimators=[score_estimator],
+        dataset="toy_data",
+        hparams=hparams,
+        budget=1,
+        directory=tmp_path / "run",
+    )
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["hparams"] == {"trainer.epochs": {"type": "int", "low": 1, "high": 2}}
+    assert config["estimators"] == [f"python:{__name__}.score_estimator"]
+    assert config["space"] == "toy_space" and config["trainer"] == "toy_trainer"
+
+
+def score_estimator(model, data, context):
+    return {"accuracy": 1.0}

@@ -114,7 +114,13 @@ def worker_command(argv: list[str]) -> int:
     manager = get_manager()
     ledger = storage_factory(manager.registry, args.storage, "hbk worker")(args.storage, study=args.study)
     try:
-        experiment = parse_experiment(ledger.experiment, f"study {args.study or '(the only one)'}")
+        where = f"study {args.study or '(the only one)'}"
+        if ledger.experiment.get("created_from") == "python":
+            raise ConfigError(
+                f"{where} was created from Python; join it from Python: "
+                "Search(..., storage=URL, study=NAME, load_if_exists=True)"
+            )
+        experiment = parse_experiment(ledger.experiment, where)
         index = args.index if args.index is not None else random.SystemRandom().randrange(1, 2**31)
         search = build_search(
             experiment,

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from hyperbox.kernel.trial import Trial, TrialRecord
+from hyperbox.kernel.trial import Trial, TrialRecord, checked_report
 
 __all__ = ["Context", "RunInfo"]
 
@@ -47,7 +47,7 @@ class Context:
         if self.trial is not None:
             self.trial.report(epoch, metrics)
         elif self.on_report is not None:
-            self.on_report(epoch, {str(name): float(value) for name, value in metrics.items()})
+            self.on_report(epoch, checked_report(epoch, metrics))
 
 
 @attrs.frozen
@@ -61,7 +61,8 @@ class RunInfo:
         seed: its seed.
         budget_trials, budget_seconds: its budget (None: no limit of that kind).
         resumed: it continues an earlier search.
-        trials: the trials finished so far, in the order they finished.
+        trials: the trials finished so far, in the order they finished (a read-only view that
+            follows the search).
         config: the experiment it runs (JSON form), when it was composed from one.
     """
 
@@ -73,5 +74,5 @@ class RunInfo:
     budget_trials: int | None
     budget_seconds: float | None
     resumed: bool
-    trials: tuple[TrialRecord, ...]
+    trials: Sequence[TrialRecord]
     config: Mapping[str, Any] | None = None

@@ -19,6 +19,7 @@ be resumed; without one it writes no file.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import random
@@ -49,6 +50,8 @@ __all__ = ["Search", "SearchResult", "search", "seed_everything", "storage_facto
 
 #: Placeholder of a storage URL for the run directory (``sqlite:///{run_dir}/study.db``).
 RUN_DIR = "{run_dir}"
+#: How a search ends.
+STATUSES = ("complete", "interrupted", "failed")
 
 
 def seed_everything(seed: int) -> None:
@@ -242,11 +245,13 @@ class Search:
         if self.hyperparameters is not None:
             attach_mutables(self.model, self.hyperparameters.mutables())
         self.mutator = resolver.mutator(mutator, self.model, {"seed": self.seed + _int("worker", worker), **shape})
-        self.mutator.set_objectives(self.objectives, self.directions)
-        self.space: SearchSpace = self.mutator.space
-        self.evaluation = self._evaluation(resolver, trainer, estimators, objective)
-        self._config = dict(config) if config is not None else self._describe(space, mutator, trainer, objective)
         try:
+            self.mutator.set_objectives(self.objectives, self.directions)
+            self.space: SearchSpace = self.mutator.space
+            self.evaluation = self._evaluation(resolver, trainer, estimators, objective)
+            self._config = (
+                dict(config) if config is not None else self._describe(space, mutator, trainer, estimators, objective)
+            )
             self._prepare(directory, resume, storage, study, load_if_exists, console, progress)
         except BaseException:
             self.mutator.close()  # a study it opened in memory
@@ -265,8 +270,7 @@ class Search:
         if self.data is None:
             raise ConfigError("trainer: needs a dataset to train on (dataset=...)")
         built = resolver.trainer(trainer)
-        estimators = [estimators] if isinstance(estimators, str) or not isinstance(estimators, Iterable) else estimators
-        measured = [resolver.estimator(e, f"estimators[{i}]") for i, e in enumerate(estimators)]
+        measured = [resolver.estimator(e, f"estimators[{i}]") for i, e in enumerate(_as_list(estimators))]
         if self.hyperparameters is None:
             return TrainerEvaluation(built, measured, self.data)
         if getattr(built, "fit", None) is not None:
@@ -288,7 +292,7 @@ class Search:
 
         return TrainerEvaluation(built, measured, self.data, trainer_for)
 
-    def _describe(self, space: Any, mutator: Any, trainer: Any, objective: Any) -> dict[str, Any]:
+    def _describe(self, space: Any, mutator: Any, trainer: Any, estimators: Any, objective: Any) -> dict[str, Any]:
         """``config.yaml`` of a search built from Python objects."""
         return {
             "name": self.name,
@@ -299,11 +303,12 @@ class Search:
             "mutator": _label(mutator),
             **({"dataset": _label(self._dataset)} if self._dataset is not None else {}),
             **({"trainer": _label(trainer)} if trainer is not None else {}),
+            **({"estimators": [_label(e) for e in _as_list(estimators)]} if trainer is not None else {}),
             **({"objective_function": _label(objective)} if objective is not None else {}),
             "objective": list(self.objectives),
             "direction": list(self.directions),
             "budget": attrs.asdict(self.budget),
-            **({"hparams": self.hyperparameters.specs} if self.hyperparameters is not None else {}),
+            **({"hparams": _json_safe(self.hyperparameters.specs)} if self.hyperparameters is not None else {}),
         }
 
     def _prepare(
@@ -317,6 +322,10 @@ class Search:
         progress: Any,
     ) -> None:
         """Check where the search will be recorded; nothing is created before :meth:`start`."""
+        if resume and directory is None:
+            raise ConfigError("resume: needs the directory of the search to continue (directory=...)")
+        if load_if_exists and not study:
+            raise ConfigError("load_if_exists: name the study to join or create (study=...)")
         self._storage_given = storage
         url, self._storage_options = (None, {}) if storage is None or _is_ledger(storage) else storage_of(storage)
         if storage is not None:
@@ -362,6 +371,13 @@ class Search:
     def _check_resumable(self, directory: RunDirectory) -> None:
         """A resumed search continues the recorded one: same seed and objectives (the budget may grow)."""
         recorded = directory.config()
+        if recorded.get("storage") is not None:
+            raise ConfigError(
+                f"resume: the search in {str(directory.path)!r} shares a study; it is resumed by joining it "
+                "(hbk worker --storage URL --study NAME, or load_if_exists=True)"
+            )
+        objectives, directions = objectives_of(recorded.get("objective"), recorded.get("direction"), "config.yaml")
+        recorded = {**recorded, "objective": list(objectives), "direction": list(directions)}
         for key, value in (
             ("seed", self.seed),
             ("objective", list(self.objectives)),
@@ -447,8 +463,8 @@ class Search:
             budget_trials=self.budget.trials,
             budget_seconds=self.budget.seconds,
             resumed=self.resumed,
-            trials=tuple(self._records),
-            config=MappingProxyType(dict(self._config)),
+            trials=_ReadOnly(self._records),
+            config=MappingProxyType(copy.deepcopy(self._config)),
         )
 
     # -- the search ---------------------------------------------------------------------------------
@@ -473,7 +489,7 @@ class Search:
             self.mutator.bind_run(self.directory, getattr(self.ledger, "study", None))
             history = self.ledger.others()  # a resumed search's trials, or those other workers finished
             self._learn(history, observe=False)
-            if self.resumed:
+            if self.resumed and self.run_directory is not None:
                 self._previous_s = sum(t.duration_s for t in history)
                 self.run_directory.repair_best(self._best)
             self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(history))
@@ -483,9 +499,14 @@ class Search:
             if fit is not None:
                 seed_everything(self.seed)
                 fit(self.model, self.mutator, self.data, self._context(None))
-        except BaseException:
-            self._release("failed")
-            self._state = "broken"
+        except BaseException as error:
+            interrupted = isinstance(error, KeyboardInterrupt)
+            try:
+                self._release("interrupted" if interrupted else "failed")
+            finally:
+                self._state = "broken"
+                if not interrupted:
+                    self._discard_empty_directory()
             raise
 
     def ask(self) -> Trial | None:
@@ -603,6 +624,8 @@ class Search:
             if progress is not None:
                 progress.close()
             result = self.close(status)
+            if status == "failed":
+                self._discard_empty_directory()
         return result
 
     def result(self) -> SearchResult:
@@ -610,11 +633,12 @@ class Search:
         return self._result if self._result is not None else self._make_result("running")
 
     def close(self, status: str = "complete") -> SearchResult:
-        """End the search: record the trials asked for but never told as failed (unless the search
-        was interrupted: a resumed search runs them again), learn what other workers finished,
-        write the summary and release the storage and the mutator. A search that failed without
-        any complete trial in a run directory it created leaves no directory. Returns the result;
-        closing again returns it again."""
+        """End the search with ``status`` (``complete``, ``interrupted`` or ``failed``): record the
+        trials asked for but never told as failed (unless the search was interrupted: a resumed
+        search runs them again), learn what other workers finished, write the summary and release
+        the storage and the mutator. Returns the result; closing again returns it again."""
+        if status not in STATUSES:
+            raise ConfigError(f"close: status {status!r} is not one of {', '.join(STATUSES)}")
         if self._state in ("closed", "broken"):
             if self._result is None:  # it failed to open; everything is released already
                 self._result = self._make_result("failed")
@@ -623,9 +647,12 @@ class Search:
         try:
             if started and status != "interrupted":
                 for number in sorted(self._running):
-                    self.tell(self._running[number].trial, HyperboxError("not told before the search closed"))
+                    try:
+                        self.tell(self._running[number].trial, HyperboxError("not told before the search closed"))
+                    except Exception as error:  # recorded already; the others must be too
+                        self.log.info("tell_failed", number=number, error=f"{type(error).__name__}: {error}")
         finally:
-            self._release(status if started else None)
+            self._release(status, started)
         return self._result
 
     def __enter__(self) -> Search:
@@ -635,34 +662,42 @@ class Search:
         self.close("complete" if kind is None else "interrupted" if kind is KeyboardInterrupt else "failed")
 
     # -- inside --------------------------------------------------------------------------------------
-    def _release(self, status: str | None) -> None:
-        """Close the search; ``status`` None: it never started (nothing was written)."""
+    def _release(self, status: str, started: bool = True) -> None:
+        """Close the search: learn, release, write the summary (a search never started wrote
+        nothing and writes nothing). Each step runs even when one before it fails."""
         self._state = "closed"
         try:
-            if status is not None:
+            if started:
                 self._learn(self.ledger.others())
         finally:
             try:
                 if self.ledger is not None:
                     self.ledger.close()
             finally:
-                self.mutator.close()
-        self._result = self._make_result(status or "complete")
-        if status is None:
-            return
+                try:
+                    self.mutator.close()
+                finally:
+                    self._result = self._make_result(status)
+                    if started:
+                        self._write_end(status)
+
+    def _write_end(self, status: str) -> None:
         summary = self._result.to_json()
-        directory = self.run_directory
         try:
-            if directory is not None:
-                directory.repair_best(self._best)
-                directory.write_summary(summary)
+            if self.run_directory is not None:
+                self.run_directory.repair_best(self._best)
+                self.run_directory.write_summary(summary)
             self.log.info("run_end", status=status, best=summary["best"])
             self._call_hook("hyperbox_run_end", summary=summary)
         finally:
             self.log.close()
-            empty = not any(t.state == "complete" for t in self._records)
-            if status == "failed" and empty and directory is not None and directory.fresh and not self.resumed:
-                directory.remove()  # nothing worth keeping: no half-written run
+
+    def _discard_empty_directory(self) -> None:
+        """A search that failed in a directory it created, leaving nothing worth keeping (no
+        complete trial, no component state), leaves no directory."""
+        directory = self.run_directory
+        if directory is not None and directory.fresh and not self.resumed and not directory.holds_work():
+            directory.remove()
 
     def _call_hook(self, name: str, **arguments: Any) -> None:
         """Call lifecycle hook ``name`` with the search's description (built only when a plugin listens)."""
@@ -672,8 +707,9 @@ class Search:
 
     def _model_for(self, trial: Trial) -> Any:
         """The model with ``trial``'s decisions applied (re-applied when another trial's were)."""
-        if self._applied != trial.number and trial.number in self._running:
-            self.space.apply(self._running[trial.number].decisions)
+        if self._applied != trial.number:
+            running = self._running.get(trial.number)
+            self.space.apply(running.decisions if running is not None else trial.arch)
             self._applied = trial.number
         return self.model
 
@@ -737,7 +773,8 @@ class Search:
                 self._best_model = (record.number, model)
                 if self.run_directory is not None:
                     self.run_directory.save_best(record, model, lambda a, b: self.ranking.key(a) > self.ranking.key(b))
-        self.log.info("trial_end", number=record.number, state=record.state, **record.metrics)
+        failure = {} if record.error is None else {"error": record.error}
+        self.log.info("trial_end", number=record.number, state=record.state, **failure, **record.metrics)
         self._call_hook("hyperbox_trial_end", trial=record)
 
     def _make_result(self, status: str) -> SearchResult:
@@ -791,6 +828,26 @@ def _int(name: str, value: Any) -> int:
     return value
 
 
+class _ReadOnly(Sequence):
+    """A read-only view of a list (the trials so far, for hooks), made without copying it."""
+
+    def __init__(self, items: list) -> None:
+        self._items = items
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _as_list(estimators: Any) -> list:
+    """One estimator, or several."""
+    if isinstance(estimators, (str, Mapping)) or not isinstance(estimators, Iterable):
+        return [estimators]
+    return list(estimators)
+
+
 def _is_ledger(storage: Any) -> bool:
     return callable(getattr(storage, "claim", None))
 
@@ -814,6 +871,8 @@ def _json_safe(value: Any) -> Any:
     """``value`` with every part that JSON and YAML cannot hold replaced by its Python label."""
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):  # a NumPy or torch scalar
+        return value.item()
     if isinstance(value, Mapping):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

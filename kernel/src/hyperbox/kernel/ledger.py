@@ -52,7 +52,8 @@ class Ledger(Protocol):
 
     A storage plugin's factory is called as ``factory(url, experiment=EXPERIMENT_JSON, study=NAME,
     **options)`` to create a new shared record for an experiment (and the whole trial budget),
-    or ``factory(url, study=NAME)`` to join an existing one (``study`` None: the only one); a
+    with ``load_if_exists=True`` to join the study of that name if it exists already, or
+    ``factory(url, study=NAME)`` to join an existing one (``study`` None: the only one); a
     joined ledger's :attr:`experiment` is the experiment it was created for.
     """
 
@@ -89,18 +90,22 @@ class LocalLedger:
     def __init__(self, budget: Budget, history: Iterable[TrialRecord] = ()) -> None:
         self.budget = budget
         self._history = list(history)
-        self._claimed = len(self._history)
+        #: numbers recorded or handed out; a resumed search fills the gaps an interruption left first
+        self._taken = {t.number for t in self._history}
+        self._lowest_free = 0
         self._previous_s = sum(t.duration_s for t in self._history)
         self._started = time.monotonic()
 
     def claim(self) -> Claim | None:
-        if self.budget.trials is not None and self._claimed >= self.budget.trials:
+        if self.budget.trials is not None and len(self._taken) >= self.budget.trials:
             return None
         elapsed = self._previous_s + time.monotonic() - self._started
         if self.budget.seconds is not None and elapsed >= self.budget.seconds:
             return None
-        self._claimed += 1
-        return Claim(self._claimed - 1)
+        while self._lowest_free in self._taken:
+            self._lowest_free += 1
+        self._taken.add(self._lowest_free)
+        return Claim(self._lowest_free)
 
     def start(self, trial: TrialRecord) -> None:
         """Nothing to record: the engine's own record (``trials.jsonl``) is this ledger's."""

@@ -33,6 +33,10 @@ CONFIG_FILE, TRIALS_FILE, SUMMARY_FILE = "config.yaml", "trials.jsonl", "summary
 BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights.pt", "events.jsonl"
 #: Taken by workers sharing a run directory while they compare and write the best trial's files.
 BEST_LOCK_FILE = ".best.lock"
+#: The number of the trial whose files ``best_arch.json`` and ``best_weights.pt`` are, written last.
+BEST_MARK_FILE = ".best.json"
+#: Files a search writes about itself; any other file is work worth keeping (a trainer's checkpoint).
+_BOOKKEEPING = {CONFIG_FILE, EVENTS_FILE, TRIALS_FILE, SUMMARY_FILE, BEST_LOCK_FILE, BEST_MARK_FILE}
 #: ``summary.json``'s ``kind`` for a search (other commands write their own kinds).
 SEARCH_KIND = "search"
 
@@ -45,7 +49,8 @@ class RunDirectory:
         shared: the directory belongs to another process's search (a local worker of
             ``hbk run --workers``): trials and the best files are written here, taking turns
             with the other workers, but never ``config.yaml`` or ``summary.json``.
-        fresh: the directory was created for this search, so a search that cannot start removes it.
+        fresh: the directory was created for this search, so a search that fails leaving nothing
+            worth keeping in it (see :meth:`holds_work`) removes it.
     """
 
     def __init__(self, path: str | os.PathLike, *, shared: bool = False, fresh: bool = False) -> None:
@@ -162,32 +167,39 @@ class RunDirectory:
             self._write_best(trial, model)
 
     def _write_best(self, trial: TrialRecord, model: Any) -> None:
-        # The architecture goes last and marks the pair whole: a kill in between leaves weights
-        # without an architecture (they are the new best's), never one trial's weights under
-        # another's architecture (see repair_best).
-        arch, weights = self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
-        arch.unlink(missing_ok=True)
+        # The mark goes first and comes back last: a kill in between leaves files without a mark,
+        # which are never taken for any trial's (see repair_best).
+        mark, arch, weights = self.path / BEST_MARK_FILE, self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
+        mark.unlink(missing_ok=True)
         weights.unlink(missing_ok=True)
         if hasattr(model, "state_dict"):
             save_state_dict(weights, model.state_dict())
         write_json(arch, trial.arch)
+        write_json(mark, {"number": trial.number})
+
+    def _marked(self) -> int | None:
+        try:
+            return json.loads((self.path / BEST_MARK_FILE).read_text(encoding="utf-8"))["number"]
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
 
     def repair_best(self, best: TrialRecord | None) -> None:
-        """Make the best files agree with ``best``, the best recorded trial, after a kill: a missing
-        architecture is written (the weights there are the best's); another trial's architecture
-        is replaced, and its weights, which are not the best's, removed."""
-        if best is None or self.shared:
+        """Make the best files ``best``'s, the best recorded trial, after a kill: files that are not
+        marked as its lose their weights (whose trial is unknown) and get its architecture."""
+        if best is None or self.shared or self._marked() == best.number:
             return
-        arch, weights = self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
-        if arch.is_file():
-            if json.loads(arch.read_text(encoding="utf-8")) == best.arch:
-                return
-            weights.unlink(missing_ok=True)
-        write_json(arch, best.arch)
+        (self.path / BEST_WEIGHTS_FILE).unlink(missing_ok=True)
+        write_json(self.path / BEST_ARCH_FILE, best.arch)
+        write_json(self.path / BEST_MARK_FILE, {"number": best.number})
 
     def best_weights_of(self, trial: TrialRecord) -> Path | None:
-        """The best weights file, when it holds ``trial``'s weights (the best architecture is its)."""
-        weights, arch = self.path / BEST_WEIGHTS_FILE, self.path / BEST_ARCH_FILE
-        if not weights.is_file() or not arch.is_file():
-            return None
-        return weights if json.loads(arch.read_text(encoding="utf-8")) == trial.arch else None
+        """The best weights file, when it holds ``trial``'s weights."""
+        weights = self.path / BEST_WEIGHTS_FILE
+        return weights if weights.is_file() and self._marked() == trial.number else None
+
+    def holds_work(self) -> bool:
+        """Whether the directory holds anything worth keeping: a complete trial, or a component's
+        own state (a checkpoint from a trainer's search phase)."""
+        if any(t.state == "complete" for t in self.trials()):
+            return True
+        return any(p.name not in _BOOKKEEPING and not p.name.startswith(".") for p in self.path.iterdir())

@@ -16,7 +16,7 @@ import attrs
 
 from hyperbox.kernel.errors import ConfigError
 
-__all__ = ["Trial", "TrialRecord", "metric_value", "trial_seed"]
+__all__ = ["Trial", "TrialRecord", "checked_report", "metric_value", "trial_seed"]
 
 
 def metric_value(value: Any, what: str) -> float:
@@ -27,6 +27,15 @@ def metric_value(value: Any, what: str) -> float:
         text = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
         raise ConfigError(f"{what}{text} ({type(value).__name__}); expected a number or a mapping metric -> number")
     return float(value)
+
+
+def checked_report(epoch: Any, metrics: Any) -> dict[str, float]:
+    """The metrics of ``report(epoch, metrics)`` as numbers; bad arguments are one-line errors."""
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise ConfigError(f"report(epoch, metrics): epoch must be an integer (it comes first), got {epoch!r}")
+    if not isinstance(metrics, Mapping):
+        raise ConfigError(f"report(epoch, metrics): metrics must be a mapping metric -> number, got {metrics!r}")
+    return {str(name): metric_value(value, f"report: metric {name!r} is ") for name, value in metrics.items()}
 
 
 def trial_seed(seed: int, number: int) -> int:
@@ -99,11 +108,7 @@ class Trial:
         (a pruner): end the training and tell the search so, for example
         ``search.tell(trial, pruned)`` with the exception caught.
         """
-        if isinstance(epoch, bool) or not isinstance(epoch, int):
-            raise ConfigError(f"report(epoch, metrics): epoch must be an integer (it comes first), got {epoch!r}")
-        if not isinstance(metrics, Mapping):
-            raise ConfigError(f"report(epoch, metrics): metrics must be a mapping metric -> number, got {metrics!r}")
-        values = {str(name): metric_value(value, f"report: metric {name!r} is ") for name, value in metrics.items()}
+        values = checked_report(epoch, metrics)
         self.metrics.update(values)
         self._reporter(self, epoch, values)
 

@@ -40,6 +40,8 @@ ARCH_ATTR = "hyperbox:arch"  # trial: the architecture (JSON), copied to a retry
 RECORD_ATTR = "hyperbox:trial"  # trial: the kernel's record of the finished trial (JSON)
 
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+#: How long a process joining a study (load_if_exists) waits for its creator to finish creating it.
+READY_TIMEOUT_S = 30
 
 
 class OptunaLedger:
@@ -73,14 +75,24 @@ class OptunaLedger:
     ) -> None:
         self.url = url
         self.poll_interval = poll_interval
-        wanted = experiment
-        if experiment is not None and load_if_exists and study is not None and _study_exists(url, study):
-            experiment = None  # join it
-        if experiment is None:
+        created = None
+        if experiment is not None:
+            settings = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "max_retry": max_retry}
+            storage = open_storage(url, **settings)
+            try:
+                created = self._create(storage, study, experiment, settings, load_if_exists)
+            except BaseException:
+                close_storage(storage)
+                raise
+            if created is None:  # it exists, and joining it was asked for
+                close_storage(storage)
+        if created is not None:
+            self.study = created
+        else:
             _check_sqlite_file(url)  # joining never creates a database: a missing file is a typo
             probe = open_storage(url)
             try:  # the study's heartbeat settings come first: the storage applies them
-                found = self._join(probe, study)
+                found = self._join(probe, study, wait=experiment is not None)
                 name, settings = found.study_name, found.user_attrs[HEARTBEAT_ATTR]
             finally:
                 close_storage(probe)
@@ -90,17 +102,9 @@ class OptunaLedger:
             except BaseException:
                 close_storage(storage)
                 raise
-        else:
-            settings = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period, "max_retry": max_retry}
-            storage = open_storage(url, **settings)
-            try:
-                self.study = self._create(storage, study, experiment, settings)
-            except BaseException:
-                close_storage(storage)
-                raise
         self.experiment: dict[str, Any] = json.loads(self.study.user_attrs[EXPERIMENT_ATTR])
-        if wanted is not None and experiment is None:
-            self._check_joined(wanted)
+        if experiment is not None and created is None:
+            self._check_joined(experiment)
         self._storage = self.study._storage  # the storage API claims and heartbeats go through
         self._study_id = self.study._study_id
         self._heartbeat_interval = settings["heartbeat_interval"]
@@ -115,38 +119,57 @@ class OptunaLedger:
 
     # -- creating and joining ---------------------------------------------------------------------
     def _create(
-        self, storage: optuna.storages.BaseStorage, name: str | None, experiment: dict[str, Any], settings: dict
-    ) -> optuna.Study:
-        """A new study holding ``experiment`` and its whole trial budget (checked before any write)."""
+        self,
+        storage: optuna.storages.BaseStorage,
+        name: str | None,
+        experiment: dict[str, Any],
+        settings: dict,
+        load_if_exists: bool,
+    ) -> optuna.Study | None:
+        """A new study holding ``experiment`` and its whole trial budget (checked before any write);
+        None when it exists already and ``load_if_exists`` asks to join it."""
+        exists = ConfigError(
+            f"storage {_display_url(self.url)!r}: study {name!r} exists already; "
+            f"join it with hbk worker --study {name} (from Python: load_if_exists=True), or choose another name"
+        )
         if name in optuna.study.get_all_study_names(storage):
-            raise ConfigError(
-                f"storage {_display_url(self.url)!r}: study {name!r} exists already; "
-                f"join it with hbk worker --study {name} (from Python: load_if_exists=True), or choose another name"
-            )
-        study = optuna.create_study(storage=storage, study_name=name, directions=list(experiment["direction"]))
+            if load_if_exists:
+                return None
+            raise exists
+        try:
+            study = optuna.create_study(storage=storage, study_name=name, directions=list(experiment["direction"]))
+        except optuna.exceptions.DuplicatedStudyError:  # another process created it meanwhile
+            if load_if_exists:
+                return None
+            raise exists from None
         with warnings.catch_warnings():  # experimental in Optuna, and worth it for the dashboard's labels
             warnings.simplefilter("ignore", ExperimentalWarning)
             study.set_metric_names(list(experiment["objective"]))
-        study.set_user_attr(EXPERIMENT_ATTR, json.dumps(experiment))
         study.set_user_attr(HEARTBEAT_ATTR, settings)
         budget = experiment["budget"]
         if budget["seconds"] is not None:
             study.set_user_attr(DEADLINE_ATTR, time.time() + budget["seconds"])
         for _ in range(budget["trials"] or 0):
             study.enqueue_trial({})
+        study.set_user_attr(EXPERIMENT_ATTR, json.dumps(experiment))  # last: the study is ready to join
         return study
 
-    def _join(self, storage: optuna.storages.BaseStorage, name: str | None) -> optuna.Study:
+    def _join(self, storage: optuna.storages.BaseStorage, name: str | None, wait: bool = False) -> optuna.Study:
+        """The study to join; with ``wait``, a study another process is still creating is waited for."""
         names = optuna.study.get_all_study_names(storage)
         if name is None and len(names) != 1 or name is not None and name not in names:
             wanted = "one study" if name is None else f"study {name!r}"
             raise ConfigError(
                 f"storage {_display_url(self.url)!r}: no {wanted} to join (studies: {', '.join(names) or 'none'})"
             )
-        study = optuna.load_study(study_name=name or names[0], storage=storage)
-        if EXPERIMENT_ATTR not in study.user_attrs:
-            raise ConfigError(f"study {study.study_name!r} was not created by hbk run; nothing to join")
-        return study
+        deadline = time.monotonic() + (READY_TIMEOUT_S if wait else 0)
+        while True:
+            study = optuna.load_study(study_name=name or names[0], storage=storage)
+            if EXPERIMENT_ATTR in study.user_attrs:
+                return study
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"study {study.study_name!r} was not created by hyperbox; nothing to join")
+            time.sleep(self.poll_interval)
 
     # -- the trials ---------------------------------------------------------------------------------
     def claim(self) -> Claim | None:
@@ -163,9 +186,10 @@ class OptunaLedger:
                 return self._claimed(taken)
             if self._unbounded:
                 return self._claimed(self._storage.get_trial(self._storage.create_new_trial(self._study_id)))
-            if not self._storage.get_all_trials(self._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            running = self._storage.get_all_trials(self._study_id, deepcopy=False, states=(TrialState.RUNNING,))
+            if all(trial.number in self._running for trial in running):  # none, or only this worker's own
                 return None
-            time.sleep(self.poll_interval)  # a running trial may yet fail and come back
+            time.sleep(self.poll_interval)  # another worker's running trial may yet fail and come back
 
     def _take(self, trial: FrozenTrial) -> bool:
         """Switch a WAITING trial to RUNNING; False when another worker took it first (the
@@ -238,17 +262,6 @@ class OptunaLedger:
                     f"study {self.study.study_name!r} has {key} {self.experiment.get(key)}; "
                     f"this search has {wanted.get(key)}"
                 )
-
-
-def _study_exists(url: str, name: str) -> bool:
-    database = _sqlite_file(url)
-    if database is not None and not os.path.isfile(database):
-        return False
-    probe = open_storage(url)
-    try:
-        return name in optuna.study.get_all_study_names(probe)
-    finally:
-        close_storage(probe)
 
 
 def _sqlite_file(url: str) -> str | None:

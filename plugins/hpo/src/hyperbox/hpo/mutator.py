@@ -62,8 +62,8 @@ class OptunaMutator(Mutator):
             single objective; intermediate values come from :meth:`report`.
         pruning_metric: the reported per-epoch metric the pruner compares; it must improve in
             the objective's direction. By default the first objective if it is reported, else its
-            validation form (``val_accuracy`` for ``accuracy``, as the trainers report it), else
-            the only metric reported; a report without it is an error.
+            validation form (``val_accuracy`` for ``accuracy``, as the trainers report it); a
+            report without it is an error.
         directions: ``maximize``/``minimize`` per objective; by default the directions the engine
             sets with :meth:`set_objectives`.
         storage: an Optuna storage URL (``sqlite:///study.db``, ``postgresql://...``) or storage
@@ -296,8 +296,7 @@ class OptunaMutator(Mutator):
 
     def _pruning_metric(self, metrics: Mapping[str, float]) -> str:
         """The reported metric the pruner compares: ``pruning_metric`` if given; else the first
-        objective, its per-epoch validation form (``val_accuracy`` for ``accuracy``) or the only
-        metric reported."""
+        objective or its per-epoch validation form (``val_accuracy`` for ``accuracy``)."""
         if self.pruning_metric is not None:
             if self.pruning_metric not in metrics:
                 raise ConfigError(
@@ -308,8 +307,6 @@ class OptunaMutator(Mutator):
         for name in (objective, f"val_{objective}"):
             if name in metrics:
                 return name
-        if len(metrics) == 1:
-            return next(iter(metrics))
         raise ConfigError(
             f"pruner {self.pruner_name!r}: the reported metrics {sorted(metrics)} hold neither {objective!r} "
             f"nor 'val_{objective}'; name the one to prune on with pruning_metric"
