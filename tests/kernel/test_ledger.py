@@ -13,23 +13,8 @@ from hyperbox.kernel.ledger import Budget, Claim, LocalLedger
 from hyperbox.kernel.plugins import PluginManager
 from hyperbox.kernel.trial import TrialRecord
 
-EXPERIMENT = {
-    "name": "toy",
-    "seed": 7,
-    "dataset": "toy_data",
-    "space": {"name": "toy_space", "width": 4},
-    "mutator": "toy_random",
-    "trainer": {"name": "toy_trainer", "epochs": 1},
-    "estimators": ["toy_score"],
-    "objective": "accuracy",
-    "budget": {"trials": 4},
-}
-
-
-def write_experiment(tmp_path, **changes):
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump({**EXPERIMENT, "output_dir": str(tmp_path / "runs"), **changes}))
-    return path
+#: four one-epoch trials
+SHORT = {"trainer": {"name": "toy_trainer", "epochs": 1}, "budget": {"trials": 4}}
 
 
 def finished(number, state="complete"):
@@ -52,10 +37,14 @@ def test_local_ledger_counts_the_seconds_of_its_history_too():
     assert ledger.claim() is None
 
 
-def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(toy_site, tmp_path, monkeypatch):
+def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(
+    toy_site, tmp_path, monkeypatch, toy_experiment
+):
     toy_site("toy")
     first = build_search(
-        load_experiment(write_experiment(tmp_path, storage="toy://book")), console=False, progress=False
+        load_experiment(toy_experiment(**SHORT, storage="toy://book")),
+        console=False,
+        progress=False,
     )
     observed = []
     first.run()
@@ -63,7 +52,11 @@ def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(toy_s
     ledger = factory("toy://book", study=None)
     assert ledger.experiment["storage"] == "toy://book"
     joiner = build_search(
-        load_experiment(write_experiment(tmp_path)), console=False, progress=False, ledger=ledger, worker=1
+        load_experiment(toy_experiment(**SHORT)),
+        console=False,
+        progress=False,
+        ledger=ledger,
+        worker=1,
     )
     monkeypatch.setattr(joiner.mutator, "observe", lambda arch, metrics: observed.append(arch))
     summary = joiner.run().to_json()
@@ -73,17 +66,20 @@ def test_runs_on_one_storage_share_the_budget_and_learn_each_others_trials(toy_s
     assert yaml.safe_load((first.directory / "config.yaml").read_text())["storage"] == "toy://book"
 
 
-def test_a_storage_url_can_name_the_run_directory(toy_site, tmp_path):
+def test_a_storage_url_can_name_the_run_directory(toy_site, tmp_path, toy_experiment):
     toy_site("toy")
-    run = build_search(load_experiment(write_experiment(tmp_path, storage="toy://{run_dir}/book")), console=False)
+    run = build_search(
+        load_experiment(toy_experiment(**SHORT, storage="toy://{run_dir}/book")),
+        console=False,
+    )
     result = run.run()
     assert run.storage_url == f"toy://{run.directory.resolve()}/book"
     assert result.to_json()["complete"] == 4
 
 
-def test_workers_propose_differently_by_their_index(toy_site, tmp_path):
+def test_workers_propose_differently_by_their_index(toy_site, tmp_path, toy_experiment):
     toy_site("toy")
-    path = write_experiment(tmp_path)
+    path = toy_experiment(**SHORT)
 
     def archs(worker):
         run = build_search(load_experiment(path), console=False, progress=False, worker=worker)
@@ -92,17 +88,20 @@ def test_workers_propose_differently_by_their_index(toy_site, tmp_path):
     assert archs(0) == archs(0) != archs(1)
 
 
-def test_a_storage_no_plugin_handles_is_a_one_line_error_before_any_directory(toy_site, tmp_path):
+def test_a_storage_no_plugin_handles_is_a_one_line_error_before_any_directory(toy_site, tmp_path, toy_experiment):
     toy_site("toy")
-    path = write_experiment(tmp_path, storage="nosuch://place")
+    path = toy_experiment(**SHORT, storage="nosuch://place")
     with pytest.raises(ConfigError, match=r"no plugin stores 'nosuch' URLs \(registered: .*toy.*\); the hpo plugin"):
         build_search(load_experiment(path), console=False)
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path):
+def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path, toy_experiment):
     toy_site("toy")
-    run = build_search(load_experiment(write_experiment(tmp_path, storage="toy://resumed")), console=False)
+    run = build_search(
+        load_experiment(toy_experiment(**SHORT, storage="toy://resumed")),
+        console=False,
+    )
     run.start()
     run.close()  # started, no trial run
     with pytest.raises(ConfigError, match="hbk worker"):

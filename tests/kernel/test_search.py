@@ -226,21 +226,9 @@ def test_a_mutator_instance_must_search_the_given_space():
         Search(make_space(), mine, objective=score, budget=1)
 
 
-def test_components_by_registered_name_give_what_hbk_run_gives(toy_site, tmp_path):
+def test_components_by_registered_name_give_what_hbk_run_gives(toy_site, toy_experiment):
     toy_site("toy")
-    experiment = {
-        "name": "toy",
-        "seed": 7,
-        "dataset": "toy_data",
-        "space": {"name": "toy_space", "width": 4},
-        "mutator": "toy_random",
-        "trainer": {"name": "toy_trainer", "epochs": 2},
-        "estimators": ["toy_score"],
-        "budget": {"trials": 5},
-        "output_dir": str(tmp_path / "runs"),
-    }
-    path = tmp_path / "toy.yaml"
-    path.write_text(yaml.safe_dump(experiment))
+    path = toy_experiment()  # the toy plugin's components, as below
     from_file = build_search(load_experiment(path), console=False).run()
     from_python = search(
         {"name": "toy_space", "width": 4},
