@@ -284,3 +284,18 @@ def test_hbk_worker_on_a_study_created_from_python_says_where_to_join_it(make_sp
     study.close()
     assert result.returncode == 2
     assert "was created from Python; join it from Python" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_workers_go_on_past_failing_trials(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = write_experiment(tmp_path, trainer={**EXPERIMENT["trainer"], "fail_every": 3})
+    result = hbk("run", str(path), "--workers", "2", "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (directory,) = (tmp_path / "runs").iterdir()
+    records = read_jsonl(directory / "trials.jsonl")
+    assert len(records) == BUDGET
+    assert {r["state"] for r in records} == {"complete", "failed"}
+    assert all(r["error"].startswith("RuntimeError: toy failure") for r in records if r["state"] == "failed")
+    broken = write_experiment(tmp_path, trainer={**EXPERIMENT["trainer"], "fail_every": 1})
+    result = hbk("run", str(broken), "--workers", "2", "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 2 and "trials failed in a row" in result.stderr

@@ -1,10 +1,14 @@
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
+
+from hyperbox.kernel.files import read_jsonl
 
 HEAVY = ("torch", "optuna", "kornia", "numpy")
 
@@ -138,3 +142,55 @@ def test_show_plot_works_on_an_unfinished_run_and_keeps_json_clean(toy_site, tmp
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["summary"] is None and len(json.loads(result.stdout)["trials"]) == 3
     assert (run / "history.png").is_file() and "wrote" in result.stderr
+
+
+def test_a_run_goes_on_past_failing_trials_and_stops_when_they_fail_in_a_row(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(tmp_path, runs=True, trainer={"name": "toy_trainer", "fail_every": 3}, budget={"trials": 6})
+    result = hbk("run", str(path), "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (directory,) = (tmp_path / "runs").iterdir()
+    states = [t["state"] for t in read_jsonl(directory / "trials.jsonl")]
+    assert states == ["complete", "complete", "failed"] * 2
+    broken = toy_experiment(tmp_path, runs=True, trainer={"name": "toy_trainer", "fail_every": 1}, budget={"trials": 9})
+    result = hbk("run", str(broken), "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("hbk: error: 5 trials failed in a row; the last, 4:")
+    assert "RuntimeError: toy failure in trial 4" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sigterm_stops_a_run_so_that_it_resumes(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(
+        tmp_path, runs=True, trainer={"name": "toy_trainer", "sleep_at": 1, "sleep": 60}, budget={"trials": 5}
+    )
+    marker = tmp_path / "sleeping"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HBK_")}
+    env.update(PYTHONPATH=str(site), TOY_SLEEP_MARKER=str(marker))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hyperbox.kernel.cli", "run", str(path), "-q"],
+        env=env,
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and "interrupted" in stderr
+    (directory,) = (tmp_path / "runs").iterdir()
+    assert json.loads((directory / "summary.json").read_text())["status"] == "interrupted"
+    result = hbk("run", "--resume", str(directory), "-q", site=site, cwd=tmp_path, env={"TOY_NO_SLEEP": "1"})
+    assert result.returncode == 0, result.stderr
+    assert [t["number"] for t in read_jsonl(directory / "trials.jsonl")] == [0, 1, 2, 3, 4]
+
+
+def test_a_closed_pipe_ends_hbk_quietly(toy_site, tmp_path):
+    site = toy_site("toy")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HBK_")}
+    env["PYTHONPATH"] = str(site)
+    command = f"{sys.executable} -m hyperbox.kernel.cli list --json | head -c 10"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.stderr == "" and len(result.stdout) == 10

@@ -173,17 +173,32 @@ def test_report_lets_the_mutator_prune_a_trial():
     assert "pruned" in states.values() and "complete" in states.values()
 
 
-def test_an_exception_in_the_objective_fails_its_trial_and_stops_the_search():
-    def objective(trial):
-        if trial.number == 1:
-            raise RuntimeError("boom")
-        return 1.0
+def every_third_raises(trial):
+    if trial.number % 3 == 2:
+        raise RuntimeError(f"shape mismatch in trial {trial.number}")
+    return 1.0
 
-    study = Search(make_space(), "random", objective=objective, budget=4)
-    with pytest.raises(RuntimeError, match="boom"):
+
+def test_a_trial_that_raises_is_failed_and_the_search_goes_on(tmp_path):
+    result = search(make_space(), "random", objective=every_third_raises, budget=9, directory=tmp_path / "run")
+    assert [t.state for t in result.trials] == ["complete", "complete", "failed"] * 3
+    assert result.trials[2].error == "RuntimeError: shape mismatch in trial 2"
+    assert result.status == "complete"
+    events = [e for e in read_jsonl(tmp_path / "run" / "events.jsonl") if e["event"] == "trial_error"]
+    assert [e["number"] for e in events] == [2, 5, 8]
+    assert "Traceback" in events[0]["traceback"] and "every_third_raises" in events[0]["traceback"]
+
+
+def test_failures_in_a_row_stop_the_search_with_the_last_error():
+    def objective(trial):
+        raise ValueError(f"no such layer in trial {trial.number}")
+
+    study = Search(make_space(), "random", objective=objective, budget=20)
+    with pytest.raises(HyperboxError, match=r"^5 trials failed in a row; the last, 4: ValueError: no such layer in"):
         study.run()
-    assert [(t.number, t.state) for t in study.trials] == [(0, "complete"), (1, "failed")]
-    assert study.result().status == "failed"
+    assert [t.state for t in study.trials] == ["failed"] * 5 and study.result().status == "failed"
+    patient = Search(make_space(), "random", objective=objective, budget=7, max_consecutive_failures=None).run()
+    assert len(patient.trials) == 7
 
 
 @pytest.mark.parametrize(
@@ -541,7 +556,14 @@ class StatefulFit:
 def stateful_search(directory, trainer):
     estimators = [lambda model, data, context: {"accuracy": 1.0}]
     return Search(
-        make_space(), "random", trainer=trainer, estimators=estimators, dataset=object(), budget=2, directory=directory
+        make_space(),
+        "random",
+        trainer=trainer,
+        estimators=estimators,
+        dataset=object(),
+        budget=2,
+        directory=directory,
+        max_consecutive_failures=1,
     )
 
 
@@ -552,7 +574,7 @@ def stateful_search(directory, trainer):
 )
 def test_a_failed_search_keeps_a_directory_with_a_checkpoint(tmp_path, trainer):
     directory = tmp_path / "run"
-    with pytest.raises((KeyboardInterrupt, RuntimeError)):
+    with pytest.raises((KeyboardInterrupt, HyperboxError)):
         stateful_search(directory, trainer).run()
     assert (directory / "supernet.pt").read_text() == "weights"
 

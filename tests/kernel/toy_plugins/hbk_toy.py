@@ -37,15 +37,21 @@ def toy_space(width: int = 3, num_classes: int = 0):
 
 class ToyTrainer:
     """Trains nothing; sleeps on one trial so that a test can kill the run there (the marker
-    file names the sleeping process), and ``pause`` seconds on every trial."""
+    file names the sleeping process), ``pause`` seconds on every trial, and fails every
+    ``fail_every``-th trial."""
 
-    def __init__(self, epochs: int = 1, sleep_at: int = -1, sleep: float = 0.0, pause: float = 0.0) -> None:
+    def __init__(
+        self, epochs: int = 1, sleep_at: int = -1, sleep: float = 0.0, pause: float = 0.0, fail_every: int = 0
+    ) -> None:
         if epochs < 0:
             raise ValueError(f"epochs={epochs} must not be negative")
         self.epochs, self.sleep_at, self.sleep, self.pause = epochs, sleep_at, sleep, pause
+        self.fail_every = fail_every
 
     def trial(self, model, arch, data, context):
         time.sleep(self.pause)
+        if self.fail_every and context.trial.number % self.fail_every == self.fail_every - 1:
+            raise RuntimeError(f"toy failure in trial {context.trial.number}")
         if context.trial.number == self.sleep_at and not os.environ.get("TOY_NO_SLEEP"):
             marker = os.environ.get("TOY_SLEEP_MARKER")
             if marker:

@@ -6,7 +6,10 @@ Global options come before the command: ``hbk [-p no:NAME] [--strict-plugins] [-
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 
@@ -68,7 +71,18 @@ def _print_versions(manager: plugins.PluginManager) -> None:
             print(f"{info.distribution} {info.version}")
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler's or ``kill``'s) stops a run the way Ctrl-C does, so that it resumes."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _stop_on_sigterm()
     parser = _parser()
     options = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -93,6 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hbk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (hbk plugins --json | head): end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as error:
         if options.debug:
             raise

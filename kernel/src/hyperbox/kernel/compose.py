@@ -66,6 +66,7 @@ def build_search(
             directions=experiment.directions,
             budget=experiment.budget,
             seed=experiment.seed,
+            max_consecutive_failures=experiment.max_consecutive_failures,
             hparams=experiment.hparams or None,
             device=experiment.device,
             directory=directory,

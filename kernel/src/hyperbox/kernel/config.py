@@ -62,6 +62,8 @@ class Experiment:
     storage: str | None = None
     #: the storage's own options (``storage: {url: ..., heartbeat_interval: 10}``)
     storage_options: dict[str, Any] = attrs.field(factory=dict)
+    #: failed trials in a row that stop the search (None: never)
+    max_consecutive_failures: int | None = 5
     source: str = "<experiment>"
 
     def to_json(self) -> dict[str, Any]:
@@ -81,6 +83,7 @@ class Experiment:
             "budget": attrs.asdict(self.budget),
             **({"hparams": self.hparams} if self.hparams else {}),
             **({"storage": storage} if storage is not None else {}),
+            "max_consecutive_failures": self.max_consecutive_failures,
         }
 
 
@@ -99,6 +102,7 @@ TOP_LEVEL = (
     "budget",
     "hparams",
     "storage",
+    "max_consecutive_failures",
 )
 #: The component whose arguments an experiment's ``hparams`` may search.
 SEARCHABLE_ARGUMENTS = "trainer"
@@ -198,6 +202,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         budget = Budget(trials=1)
     storage, storage_options = storage_of(data.get("storage"), source)
     hparams = hparams_of(data.get("hparams"), source)
+    failures = max_consecutive_failures_of(data.get("max_consecutive_failures", 5), source)
     checks = {"seed": int, "device": str, "output_dir": str, "name": str}
     for key, kind in checks.items():
         if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
@@ -218,6 +223,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         output_dir=data.get("output_dir", "runs"),
         storage=storage,
         storage_options=storage_options,
+        max_consecutive_failures=failures,
         source=source,
     )
 
@@ -268,6 +274,13 @@ def budget_of(value: Any, where: str = "") -> Budget:
     if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0):
         raise ConfigError(f"{at}budget.seconds: expected a positive number, got {seconds!r}")
     return Budget(trials=trials, seconds=seconds)
+
+
+def max_consecutive_failures_of(value: Any, where: str = "") -> int | None:
+    """How many failed trials in a row stop a search: a positive integer, or None (never)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{_at(where)}max_consecutive_failures: expected a positive integer or null, got {value!r}")
+    return value
 
 
 def storage_of(value: Any, where: str = "") -> tuple[str | None, dict[str, Any]]:

@@ -20,11 +20,13 @@ be resumed; without one it writes no file.
 from __future__ import annotations
 
 import copy
+import gc
 import math
 import os
 import random
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +36,7 @@ from typing import Any
 import attrs
 
 from hyperbox.kernel.components import Resolver, is_spec
-from hyperbox.kernel.config import budget_of, hparams_of, objectives_of, storage_of
+from hyperbox.kernel.config import budget_of, hparams_of, max_consecutive_failures_of, objectives_of, storage_of
 from hyperbox.kernel.context import Context, RunInfo
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.evaluation import ObjectiveEvaluation, TrainerEvaluation, as_metrics
@@ -163,6 +165,10 @@ class Search:
             ``"maximize"``/``"minimize"`` for each (default: maximise all).
         budget: trials (an int), or ``{"trials": N, "seconds": S}``; None: no limit (ask and tell).
         seed: seeds the mutator and each trial (trial ``n`` gets its own seed, ``trial.seed``).
+        max_consecutive_failures: in :meth:`run`, a trial that raises is recorded as failed and the
+            search goes on, until this many fail in a row (a broken setup): the search then stops
+            with the last error (None: never). Bad input (:class:`~hyperbox.kernel.ConfigError`)
+            stops it at once, and Ctrl-C stops it so that it resumes.
         hparams: trainer arguments searched with the architecture, ``{"trainer.lr": spec}`` (specs
             as :class:`~hyperbox.kernel.hparams.HyperParameters`); needs a trainer given by name,
             spec or class.
@@ -203,6 +209,7 @@ class Search:
         directions: str | Sequence[str] | None = None,
         budget: int | Mapping[str, Any] | Budget | None = None,
         seed: int = 0,
+        max_consecutive_failures: int | None = 5,
         hparams: Mapping[str, Any] | None = None,
         device: str = "cpu",
         directory: str | os.PathLike | RunDirectory | Callable[[], RunDirectory] | None = None,
@@ -225,6 +232,7 @@ class Search:
         self.name, self.seed, self.device = name, _int("seed", seed), device
         self.objectives, self.directions = objectives_of(objectives, directions, keys=("objectives", "directions"))
         self.budget = budget_of(budget)
+        self.max_consecutive_failures = max_consecutive_failures_of(max_consecutive_failures)
         self.ranking = Ranking(self.objectives, self.directions)
         if objective is not None and (isinstance(objective, str) or not callable(objective)):
             raise ConfigError(
@@ -308,6 +316,7 @@ class Search:
             "objective": list(self.objectives),
             "direction": list(self.directions),
             "budget": attrs.asdict(self.budget),
+            "max_consecutive_failures": self.max_consecutive_failures,
             **({"hparams": _json_safe(self.hyperparameters.specs)} if self.hyperparameters is not None else {}),
         }
 
@@ -599,19 +608,24 @@ class Search:
                 from hyperbox.kernel.progress import TrialProgress
 
                 progress = TrialProgress(self.objectives[0], self.budget.trials, done=len(self._records))
+            failures = 0  # in a row
             while (trial := self.ask()) is not None:
                 running = self._running[trial.number]
                 try:
                     metrics, model = self.evaluation(trial, running.decisions, self._context(trial))
                 except TrialPruned as pruned:
-                    self.tell(trial, pruned)
-                except KeyboardInterrupt:
+                    record = self.tell(trial, pruned)
+                except (KeyboardInterrupt, SystemExit, HyperboxError) as error:  # bad input stops at once
+                    if not isinstance(error, KeyboardInterrupt):
+                        self.tell(trial, error)
                     raise
-                except BaseException as error:
-                    self.tell(trial, error)
-                    raise
+                except Exception as error:
+                    record = self._record_failure(trial, error)
                 else:
-                    self.tell(trial, metrics, model=model)
+                    record = self.tell(trial, metrics, model=model)
+                failures = failures + 1 if record.state == "failed" else 0
+                if self.max_consecutive_failures is not None and failures >= self.max_consecutive_failures:
+                    raise HyperboxError(f"{failures} trials failed in a row; the last, {record.number}: {record.error}")
                 if progress is not None:
                     progress.update(self._records, self._best)
         except KeyboardInterrupt:
@@ -698,6 +712,19 @@ class Search:
         directory = self.run_directory
         if directory is not None and directory.fresh and not self.resumed and not directory.holds_work():
             directory.remove()
+
+    def _record_failure(self, trial: Trial, error: Exception) -> TrialRecord:
+        """Tell a trial that raised as failed, its traceback in the event log; memory it held
+        (out of memory on a large candidate) is freed before the next trial."""
+        self.log.info("trial_error", number=trial.number, traceback="".join(traceback.format_exception(error)).rstrip())
+        record = self.tell(trial, error)
+        if isinstance(error, MemoryError) or "OutOfMemory" in type(error).__name__:
+            error.__traceback__ = None  # its frames hold the trial's tensors
+            gc.collect()
+            torch = sys.modules.get("torch")
+            if torch is not None and torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        return record
 
     def _call_hook(self, name: str, **arguments: Any) -> None:
         """Call lifecycle hook ``name`` with the search's description (built only when a plugin listens)."""
