@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
@@ -56,13 +55,11 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 @contextmanager
 def locked(path: str | os.PathLike) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (created if missing): processes sharing a run directory
-    take turns around a read-compare-write."""
-    with open(path, "a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
+    take turns around a read-compare-write (``filelock``, on every platform)."""
+    from filelock import FileLock
+
+    with FileLock(os.fspath(path)):
+        yield
 
 
 def save_state_dict(path: str | os.PathLike, state_dict: Any) -> None:
