@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
@@ -94,3 +95,14 @@ def test_hparams_need_a_trainer_that_trains_each_trial(tmp_path):
     with pytest.raises(ConfigError, match="trains once, in its search phase"):
         build_search(load_experiment(EXAMPLES / "digits_oneshot_evolution.yaml", overrides), console=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_exponent_floats_and_checked_list_items_in_overrides(hbk, tmp_path):
+    ran = hbk("run", "budget.trials=1", "trainer.epochs=1", "trainer.lr=1e-3", f"output_dir={tmp_path}", "-q")
+    assert ran.returncode == 0, ran.stderr
+    (directory,) = tmp_path.iterdir()
+    assert yaml.safe_load((directory / "config.yaml").read_text())["trainer"]["lr"] == 0.001
+    bad = hbk("run", "trainer.scheduler=multistep", "trainer.milestones=[1,a]", f"output_dir={tmp_path}", "-q")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().endswith("demo.yaml: trainer.milestones[1]: expected int, got 'a'")
+    assert len(bad.stderr.strip().splitlines()) == 1

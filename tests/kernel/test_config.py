@@ -1,12 +1,13 @@
 """Bad input: one line on stderr, a non-zero exit, no traceback, no run directory."""
 
 import json
+from collections.abc import Mapping
 
 import pytest
 import yaml
 
 from hyperbox.kernel import ConfigError
-from hyperbox.kernel.config import apply_overrides, check_arguments
+from hyperbox.kernel.config import apply_overrides, check_arguments, yaml_load
 
 GOOD = {
     "dataset": "toy_data",
@@ -124,6 +125,42 @@ def test_check_arguments_understands_annotations():
     ]:
         with pytest.raises(ConfigError, match=message):
             check_arguments(factory, bad, "f")
+
+
+def test_containers_are_checked_item_by_item_naming_the_key_path():
+    def factory(
+        milestones: list[int] | None = None,
+        shape: tuple[int, int] = (1, 1),
+        sizes: tuple[int, ...] = (),
+        widths: Mapping[str, float] | None = None,
+    ):
+        pass
+
+    check_arguments(factory, {"milestones": [1, 2], "shape": [3, 4], "sizes": [1, 2, 3], "widths": {"a": 1}}, "t")
+    for bad, message in [
+        ({"milestones": [1, "a"]}, r"^t\.milestones\[1\]: expected int, got 'a'$"),
+        ({"shape": [3, 4, 5]}, r"^t\.shape: expected 2 items, got 3$"),
+        ({"sizes": [1, 2.5]}, r"^t\.sizes\[1\]: expected int, got 2\.5$"),
+        ({"widths": {"a": "wide"}}, r"^t\.widths\.a: expected float, got 'wide'$"),
+        ({"milestones": "1,2"}, r"^t\.milestones: expected list or null, got '1,2'$"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            check_arguments(factory, bad, "t")
+
+
+@pytest.mark.parametrize("written, value", [("1e-3", 0.001), ("1.0e6", 1e6), ("-2E+2", -200.0), (".5e1", 5.0)])
+def test_floats_in_exponent_form_are_floats_in_files_and_overrides(written, value):
+    assert yaml_load(f"lr: {written}") == {"lr": value}
+    assert apply_overrides(GOOD, [f"trainer.lr={written}"], "x")["trainer"]["lr"] == value
+    assert yaml_load("version: 1e3x") == {"version": "1e3x"} and yaml_load("n: 12") == {"n": 12}
+
+
+def test_a_bad_item_in_an_override_names_it(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    result = hbk("run", str(path), "trainer.epochs=1e0", site=site, cwd=tmp_path)
+    assert result.returncode == 2 and "trainer.epochs: expected int, got 1.0" in result.stderr
 
 
 def test_hparams_entries_can_be_overridden_whole():

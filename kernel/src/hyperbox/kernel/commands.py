@@ -252,9 +252,9 @@ def show_command(argv: list[str]) -> int:
 def _plot(path: Path, trials: list[dict]) -> None:
     """Plots from the trials so far (an unfinished run too); objectives come from config.yaml."""
     from hyperbox.kernel import plots
-    from hyperbox.kernel.config import objectives_of
+    from hyperbox.kernel.config import objectives_of, yaml_load
 
-    data = yaml.safe_load((path / "config.yaml").read_text(encoding="utf-8"))
+    data = yaml_load((path / "config.yaml").read_text(encoding="utf-8"))
     data = data if isinstance(data, dict) else {}
     objectives, directions = objectives_of(data.get("objective"), data.get("direction"), str(path / "config.yaml"))
     written = [plots.plot_history(trials, objectives[0], directions[0], path / "history.png")]

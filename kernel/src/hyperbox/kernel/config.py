@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -108,6 +109,23 @@ TOP_LEVEL = (
 SEARCHABLE_ARGUMENTS = "trainer"
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` and ``1.0e6`` as floats as YAML 1.2 does (YAML 1.1,
+    PyYAML's default, needs a dot and a signed exponent, and reads ``1e-3`` as a string)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def yaml_load(text: str) -> Any:
+    """Safe-load YAML text (no code runs), with YAML 1.2's exponent floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     try:
@@ -117,7 +135,7 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -138,7 +156,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
         if not sep or not key:
             raise ConfigError(f"override {override!r}: expected key.sub=value")
         try:
-            value = yaml.safe_load(raw) if raw else None
+            value = yaml_load(raw) if raw else None
         except yaml.YAMLError:
             value = raw
         parts = key.split(".")
@@ -377,8 +395,9 @@ def check_arguments(
                 f"{where}.{key}: unknown argument; allowed: {', '.join(allowed) if allowed else '(none)'}"
             )
         expected = hints.get(key)
-        if expected is not None and not _matches(value, expected):
-            raise ConfigError(f"{where}.{key}: expected {_type_name(expected)}, got {value!r}")
+        mismatch = None if expected is None else _mismatch(value, expected, f"{where}.{key}")
+        if mismatch is not None:
+            raise ConfigError(mismatch)
     missing = [
         name
         for name, p in parameters.items()
@@ -388,12 +407,43 @@ def check_arguments(
         raise ConfigError(f"{where}: missing argument {missing[0]!r}")
 
 
-def _matches(value: Any, expected: Any) -> bool:
+def _mismatch(value: Any, expected: Any, where: str) -> str | None:
+    """Why ``value`` does not fit annotation ``expected``, naming the innermost key path
+    (``trainer.milestones[1]``); None when it fits (or cannot be checked)."""
+    origin, arguments = typing.get_origin(expected), typing.get_args(expected)
+    if origin in (typing.Union, types.UnionType):
+        reasons = [_mismatch(value, option, where) for option in arguments]
+        if any(reason is None for reason in reasons):
+            return None
+        inner = [r for r in reasons if not r.startswith(f"{where}: ")]  # a container that fits, but not inside
+        return inner[0] if len(inner) == 1 else f"{where}: expected {_type_name(expected)}, got {value!r}"
+    if not _fits(value, expected):
+        return f"{where}: expected {_type_name(expected)}, got {value!r}"
+    if origin in (list, Sequence, typing.Sequence, typing.List, set, frozenset) and arguments:
+        return next((m for i, v in enumerate(value) if (m := _mismatch(v, arguments[0], f"{where}[{i}]"))), None)
+    if origin in (tuple, typing.Tuple) and arguments:
+        if len(arguments) == 2 and arguments[1] is Ellipsis:
+            arguments = (arguments[0],) * len(value)
+        elif len(arguments) != len(value):
+            return f"{where}: expected {len(arguments)} items, got {len(value)}"
+        return next(
+            (m for i, (v, a) in enumerate(zip(value, arguments)) if (m := _mismatch(v, a, f"{where}[{i}]"))), None
+        )
+    if origin in (dict, Mapping, typing.Mapping, typing.Dict) and len(arguments) == 2:
+        for key, item in value.items():
+            found = _mismatch(key, arguments[0], f"{where} key {key!r}") or _mismatch(
+                item, arguments[1], f"{where}.{key}"
+            )
+            if found:
+                return found
+    return None
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    """``value`` is of ``expected``'s outer type (containers' items are checked by :func:`_mismatch`)."""
     origin = typing.get_origin(expected)
     if expected is Any or expected is object:
         return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(expected))
     if origin is typing.Literal:
         return value in typing.get_args(expected)
     if expected is type(None):
@@ -405,7 +455,7 @@ def _matches(value: Any, expected: Any) -> bool:
     if expected in (str, bool, dict, list):
         return isinstance(value, expected)
     base = origin or expected
-    if base in (list, tuple, Sequence, typing.Sequence, typing.List, typing.Tuple):
+    if base in (list, tuple, Sequence, typing.Sequence, typing.List, typing.Tuple, set, frozenset):
         return isinstance(value, (list, tuple))
     if base in (dict, Mapping, typing.Mapping, typing.Dict):
         return isinstance(value, Mapping)

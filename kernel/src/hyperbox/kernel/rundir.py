@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from hyperbox.kernel.config import yaml_load
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.files import append_jsonl, locked, read_jsonl, save_state_dict, write_json, write_text
 from hyperbox.kernel.trial import TrialRecord
@@ -130,7 +131,7 @@ class RunDirectory:
         return self.path / EVENTS_FILE
 
     def config(self) -> dict[str, Any]:
-        data = yaml.safe_load((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
+        data = yaml_load((self.path / CONFIG_FILE).read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
 
     def write_config(self, config: Mapping[str, Any]) -> None:

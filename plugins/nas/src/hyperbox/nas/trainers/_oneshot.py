@@ -14,6 +14,7 @@ from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._optim import (
+    check_milestones,
     check_non_negative,
     check_optimization,
     check_positive_int,
@@ -89,6 +90,7 @@ class OneShotTrainer(SupernetTrainer):
         scheduler: str | None = "cosine",
         step_size: int | None = None,
         gamma: float = 0.1,
+        milestones: list[int] | None = None,
         sampling: str = "uniform",
         sandwich_n: int = 2,
         label_smoothing: float = 0.0,
@@ -99,6 +101,7 @@ class OneShotTrainer(SupernetTrainer):
         check_positive_int("batch_size", batch_size, allow_none=True)
         check_positive_int("step_size", step_size, allow_none=True)
         check_optimization(optimizer, lr, momentum, weight_decay, scheduler)
+        check_milestones(milestones)
         check_non_negative("grad_clip", grad_clip, allow_none=True)
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling={sampling!r} must be 'uniform' or 'sandwich'")
@@ -108,14 +111,14 @@ class OneShotTrainer(SupernetTrainer):
             raise ValueError(f"label_smoothing={label_smoothing!r} must be in [0, 1)")
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
-        self.scheduler, self.step_size, self.gamma = scheduler, step_size, gamma
+        self.scheduler, self.step_size, self.gamma, self.milestones = scheduler, step_size, gamma, milestones
         self.sampling, self.sandwich_n = sampling, sandwich_n
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
 
     def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
         rng = random.Random(context.seed)
         optimizer = make_optimizer(self.optimizer, model.parameters(), self.lr, self.momentum, self.weight_decay)
-        scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma)
+        scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma, self.milestones)
         criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         batch_size = self.batch_size or data.batch_size
         drop_last = len(data.train) > batch_size  # a last batch of one sample would break BatchNorm

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SCHEDULERS = ("cosine", "step", None)
+SCHEDULERS = ("cosine", "step", "multistep", None)
 
 
 def check_positive_int(name: str, value: int | None, allow_none: bool = False) -> None:
@@ -28,7 +28,7 @@ def check_optimization(optimizer: str, lr: float, momentum: float, weight_decay:
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer={optimizer!r} must be one of {', '.join(OPTIMIZERS)}")
     if scheduler not in SCHEDULERS:
-        raise ValueError(f"scheduler={scheduler!r} must be 'cosine', 'step' or null")
+        raise ValueError(f"scheduler={scheduler!r} must be 'cosine', 'step', 'multistep' or null")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0:
         raise ValueError(f"lr={lr!r} must be a number > 0")
     check_non_negative("momentum", momentum)
@@ -48,12 +48,26 @@ def make_optimizer(
 
 
 def make_scheduler(
-    name: str | None, optimizer: torch.optim.Optimizer, epochs: int, step_size: int | None, gamma: float
+    name: str | None,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    step_size: int | None,
+    gamma: float,
+    milestones: list[int] | None = None,
 ) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """Stepped once per epoch: cosine annealing to 0 over ``epochs``, or ``gamma`` decay every
-    ``step_size`` epochs (default: a third of the epochs)."""
+    """Stepped once per epoch: cosine annealing to 0 over ``epochs``; ``gamma`` decay every
+    ``step_size`` epochs (default: a third of the epochs); or ``gamma`` decay at each of the
+    ``milestones`` epochs (default: at half and three quarters of the epochs)."""
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if name == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size or max(epochs // 3, 1), gamma=gamma)
+    if name == "multistep":
+        at = milestones if milestones is not None else [max(epochs // 2, 1), max(3 * epochs // 4, 1)]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=sorted(at), gamma=gamma)
     return None
+
+
+def check_milestones(milestones: list[int] | None) -> None:
+    if milestones is not None and any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones):
+        raise ValueError(f"milestones={milestones!r} must be epochs >= 1")

@@ -9,6 +9,7 @@ from torch import nn
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.trainers._optim import (
+    check_milestones,
     check_non_negative,
     check_optimization,
     check_positive_int,
@@ -38,6 +39,7 @@ class StandaloneTrainer:
         scheduler: str | None = "cosine",
         step_size: int | None = None,
         gamma: float = 0.1,
+        milestones: list[int] | None = None,
         label_smoothing: float = 0.0,
         grad_clip: float | None = None,
         device: str | None = None,
@@ -46,12 +48,13 @@ class StandaloneTrainer:
         check_positive_int("batch_size", batch_size, allow_none=True)
         check_positive_int("step_size", step_size, allow_none=True)
         check_optimization(optimizer, lr, momentum, weight_decay, scheduler)
+        check_milestones(milestones)
         check_non_negative("grad_clip", grad_clip, allow_none=True)
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing={label_smoothing!r} must be in [0, 1)")
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
-        self.scheduler, self.step_size, self.gamma = scheduler, step_size, gamma
+        self.scheduler, self.step_size, self.gamma, self.milestones = scheduler, step_size, gamma, milestones
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
@@ -60,7 +63,7 @@ class StandaloneTrainer:
         device = resolve_device(self.device, context)
         network = build_subnet(model, arch).to(device)
         optimizer = make_optimizer(self.optimizer, network.parameters(), self.lr, self.momentum, self.weight_decay)
-        scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma)
+        scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma, self.milestones)
         criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         batch_size = self.batch_size or data.batch_size
         drop_last = len(data.train) > batch_size  # a last batch of one sample would break BatchNorm
