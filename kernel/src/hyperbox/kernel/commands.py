@@ -11,8 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.files import read_jsonl
 from hyperbox.kernel.plugins import get_manager
