@@ -296,6 +296,7 @@ def test_two_workers_go_on_past_failing_trials(toy_site, tmp_path, hbk):
     assert len(records) == BUDGET
     assert {r["state"] for r in records} == {"complete", "failed"}
     assert all(r["error"].startswith("RuntimeError: toy failure") for r in records if r["state"] == "failed")
-    broken = write_experiment(tmp_path, trainer={**EXPERIMENT["trainer"], "fail_every": 1})
+    # one worker at least runs half the budget, so two failures in a row stop it
+    broken = write_experiment(tmp_path, trainer={**EXPERIMENT["trainer"], "fail_every": 1}, max_consecutive_failures=2)
     result = hbk("run", str(broken), "--workers", "2", "-q", site=site, cwd=tmp_path)
     assert result.returncode == 2 and "trials failed in a row" in result.stderr

@@ -248,3 +248,19 @@ def test_a_killed_workers_trial_is_failed_and_retried(tmp_path):
     survivor.observe(retried, {"accuracy": 0.5})
     states = [t.state for t in survivor.study.trials]
     assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+
+
+def test_study_parameters_are_the_values_people_read():
+    from hyperbox.kernel import Search
+    from hyperbox.kernel.hparams import HyperParameters
+
+    space = HyperParameters(
+        {"optimizer": ["sgd", "adamw"], "width": [16, 32, 64], "lr": {"type": "float", "low": 0.01, "high": 0.1}}
+    )
+    study = Search(space, "optuna", budget=4, seed=0)
+    while (trial := study.ask()) is not None:
+        study.tell(trial, 1.0)
+    optuna_study = study.mutator.study
+    study.close()
+    for frozen in optuna_study.trials:
+        assert frozen.params["optimizer"] in ("sgd", "adamw") and frozen.params["width"] in (16, 32, 64)

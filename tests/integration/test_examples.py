@@ -60,6 +60,8 @@ def test_quick_demo_prints_the_result(hbk, tmp_path):
     assert result.returncode == 0, result.stderr
     for shown in ("test_accuracy", "params", "flops", "architecture", str(tmp_path)):
         assert shown in result.stdout
+    shown = json.loads(result.stdout.split("architecture ", 1)[1].splitlines()[0])  # values, not indices
+    assert shown["stem_kernel"] in (3, 5) and shown["block1_op"] in ("sep_conv_3x3", "conv_3x3", "conv_5x5")
 
 
 def test_joint_nas_and_hpo_searches_architecture_and_training_together(tmp_path):

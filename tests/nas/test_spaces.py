@@ -51,7 +51,7 @@ def test_operation_space_mask_picks_the_first_op() -> None:
     assert torch.equal(ops(x), op1(x))
     assert ops.mask.dtype == torch.bool and ops.mask.tolist() == [True, False, False]
     assert ops.length == 3 and ops.key == "conv_op" and ops.candidates[0] is op1
-    assert ops.domain.labels == ("Conv2d", "Conv2d", "Conv2d")
+    assert ops.domain.labels == ("Conv2d_3x3", "Conv2d_5x5", "Conv2d_7x7")  # told apart by kernel size
 
 
 def test_named_candidates_label_the_choices_and_the_values() -> None:

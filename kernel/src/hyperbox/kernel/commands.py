@@ -152,7 +152,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     for key, value in best["metrics"].items():
         table.add_row(key, f"{value:.6g}")
     console.print(table)
-    console.print("architecture " + json.dumps(best["arch"]))
+    console.print("architecture " + json.dumps(best.get("values") or best["arch"]), soft_wrap=True)
     if "hparams" in best:
         console.print("hyper-parameters " + json.dumps(best["hparams"]))
     front = summary.get("pareto_front")
@@ -241,7 +241,7 @@ def show_command(argv: list[str]) -> int:
     best = (summary or {}).get("best")
     if best is not None:
         console.print(f"best: trial #{best['number']} " + json.dumps(best["metrics"]))
-        console.print("architecture " + json.dumps(best["arch"]))
+        console.print("architecture " + json.dumps(best.get("values") or best["arch"]), soft_wrap=True)
     elif summary is None:
         console.print("(run not finished: no summary.json yet; resume it with hbk run --resume)")
     return 0

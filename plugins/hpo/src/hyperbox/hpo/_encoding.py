@@ -2,8 +2,9 @@
 
 Each key of the search space becomes one or more Optuna parameters:
 
-- :class:`Categorical` -> one ``CategoricalDistribution`` over the candidate indices (indices,
-  not labels, so that any label type can be stored).
+- :class:`Categorical` -> one ``CategoricalDistribution`` over the values the candidates stand
+  for (``optimizer: adamw``, ``kernel_size: 5``), so that optuna-dashboard shows values; over the
+  indices when the labels are not distinct numbers, strings, booleans or None.
 - :class:`IntRange` -> ``IntDistribution(low, high, step)``.
 - :class:`FloatRange` -> ``FloatDistribution(low, high, log)``.
 - :class:`Subset` -> when the subsets are few (at most :data:`MAX_ENUMERATED_SUBSETS`), one
@@ -25,7 +26,7 @@ from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hyperbox.kernel.space import Categorical, FloatRange, IntRange, SearchSpace, Subset
+from hyperbox.kernel.space import Categorical, FloatRange, IntRange, SearchSpace, Subset, value_of
 
 #: Largest number of subsets enumerated as one categorical parameter.
 MAX_ENUMERATED_SUBSETS = 32
@@ -53,6 +54,8 @@ class SpaceEncoding:
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
         self._subsets: dict[str, list[tuple[int, ...]]] = {}
+        #: the Optuna choices of each categorical key, by candidate index
+        self._choices: dict[str, list[Any]] = {}
         self.distributions: dict[str, BaseDistribution] = {}
         for key, domain in space.items():
             for name, distribution in self._encode_domain(key, domain):
@@ -60,7 +63,8 @@ class SpaceEncoding:
 
     def _encode_domain(self, key: str, domain: Any) -> Iterator[tuple[str, BaseDistribution]]:
         if isinstance(domain, Categorical):
-            yield key, CategoricalDistribution(list(range(domain.n)))
+            self._choices[key] = _choices(domain)
+            yield key, CategoricalDistribution(self._choices[key])
         elif isinstance(domain, IntRange):
             yield key, IntDistribution(domain.low, domain.high, step=domain.step)
         elif isinstance(domain, FloatRange):
@@ -93,6 +97,8 @@ class SpaceEncoding:
                 arch[key] = self._decode_subset(key, domain, params)
             elif isinstance(domain, FloatRange):
                 arch[key] = float(params[key])
+            elif isinstance(domain, Categorical):
+                arch[key] = self._choices[key].index(params[key])
             else:
                 arch[key] = int(params[key])
         return arch
@@ -121,4 +127,17 @@ class SpaceEncoding:
             return {key: self._subsets[key].index(decision)}
         if isinstance(domain, Subset):
             return {_score_name(key, i): 1.0 if i in decision else 0.0 for i in range(domain.n)}
+        if isinstance(domain, Categorical):
+            return {key: self._choices[key][decision]}
         return {key: decision}
+
+
+def _choices(domain: Categorical) -> list[Any]:
+    """The values a categorical's candidates stand for, when Optuna can hold them as distinct
+    choices (``True`` and ``1`` are equal to Optuna, so they count as one); else the indices."""
+    values = [value_of(domain, index) for index in range(domain.n)]
+    scalars = all(v is None or isinstance(v, (bool, int, float, str)) for v in values)
+    distinct = len({(type(v), v) for v in values}) == len(values) and len(set(map(repr, values))) == len(values)
+    if scalars and distinct and len(set(values)) == len(values):
+        return values
+    return list(range(domain.n))

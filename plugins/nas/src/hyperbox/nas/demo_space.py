@@ -52,11 +52,11 @@ class DigitsCNNSpace(nn.Module):
     def _block(in_channels, out_channels, key: str) -> nn.Sequential:
         # Candidates from the cheapest to the largest: the sandwich rule reads that order.
         op = OperationSpace(
-            [
-                _SeparableBlock(in_channels, out_channels, 3),
-                Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
-                Conv2d(in_channels, out_channels, 5, padding=2, bias=False),
-            ],
+            {
+                "sep_conv_3x3": _SeparableBlock(in_channels, out_channels, 3),
+                "conv_3x3": Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+                "conv_5x5": Conv2d(in_channels, out_channels, 5, padding=2, bias=False),
+            },
             key=key,
         )
         return nn.Sequential(op, BatchNorm2d(out_channels), nn.ReLU(inplace=True))

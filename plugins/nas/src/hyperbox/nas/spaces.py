@@ -117,7 +117,8 @@ class OperationSpace(_MixableSpace):
 
     Args:
         candidates: the candidate modules, or a mapping ``name -> module`` (as NNI's
-            ``LayerChoice``) whose names label the choices; a list is labelled by class names.
+            ``LayerChoice``) whose names label the choices; a list is labelled by class names,
+            made unique within the space by kernel size (``Conv2d_5x5``) or position.
             List them from the smallest to the largest: the one-shot sandwich rule trains the
             first and the last.
         key: decisions are shared by every mutable with the same key (default: the module path).
@@ -138,7 +139,7 @@ class OperationSpace(_MixableSpace):
             labels, candidates = [str(name) for name in candidates], list(candidates.values())
         else:
             candidates = list(candidates)
-            labels = [type(op).__name__ for op in candidates]
+            labels = _derived_labels(candidates)
         if not candidates:
             raise ValueError(f"{_name(key)}: OperationSpace needs at least one candidate")
         if reduction not in ("sum", "mean"):
@@ -215,6 +216,29 @@ class InputSpace(_MixableSpace):
         weights, active = self._mixer()
         indices = range(self.n_candidates) if active is None else active
         return combine([weights[i] * inputs[i] for i in indices], self.reduction)
+
+
+def _derived_labels(candidates: Sequence[nn.Module]) -> list[str]:
+    """Class names, told apart by kernel size where they repeat, else by position."""
+    labels = [type(op).__name__ for op in candidates]
+    if len(set(labels)) == len(labels):
+        return labels
+    sized = [
+        f"{label}_{_kernel(op)}" if labels.count(label) > 1 and _kernel(op) else label
+        for label, op in zip(labels, candidates)
+    ]
+    if len(set(sized)) == len(sized):
+        return sized
+    return [f"{label}#{i}" if sized.count(label) > 1 else label for i, label in enumerate(sized)]
+
+
+def _kernel(op: nn.Module) -> str | None:
+    size = getattr(op, "kernel_size", None)
+    if isinstance(size, int):
+        return f"{size}x{size}"
+    if isinstance(size, tuple) and all(isinstance(k, int) for k in size):
+        return "x".join(map(str, size))
+    return None
 
 
 class ValueSpace(_Space):

@@ -72,7 +72,7 @@ class SearchCell(nn.Module):
             for source in range(node):
                 # Only edges from the cell inputs stride in a reduction cell.
                 stride = 2 if kind == "reduce" and source < 2 else 1
-                candidates = [operation(name, channels, stride, search=True) for name in PRIMITIVES]
+                candidates = {name: operation(name, channels, stride, search=True) for name in PRIMITIVES}
                 self.edges[f"n{node}_e{source}"] = OperationSpace(
                     candidates, key=edge_key(kind, node, source), mask=mask
                 )

@@ -26,7 +26,7 @@ class NB201Cell(nn.Module):
         self.edges = nn.ModuleDict(
             {
                 edge_key(node, source): OperationSpace(
-                    [operation(name, channels) for name in OPERATIONS], key=edge_key(node, source), mask=mask
+                    {name: operation(name, channels) for name in OPERATIONS}, key=edge_key(node, source), mask=mask
                 )
                 for node, source in EDGES
             }
