@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 
 import optuna
 import pytest
@@ -264,3 +265,14 @@ def test_study_parameters_are_the_values_people_read():
     study.close()
     for frozen in optuna_study.trials:
         assert frozen.params["optimizer"] in ("sgd", "adamw") and frozen.params["width"] in (16, 32, 64)
+
+
+def test_a_sampler_whose_random_start_fills_the_budget_says_so(make_space):
+    from hyperbox.kernel import Search, SearchWarning
+
+    with pytest.warns(SearchWarning, match=r"sampler 'tpe' samples its first 10 trials at random \(n_startup_trials\)"):
+        Search(make_space(), "optuna", objective=lambda trial: 1.0, budget=4).run()
+    quiet = {"name": "optuna", "sampler_args": {"n_startup_trials": 2}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Search(make_space(), quiet, objective=lambda trial: 1.0, budget=4).run()

@@ -108,3 +108,12 @@ def test_exponent_floats_and_checked_list_items_in_overrides(hbk, tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().endswith("demo.yaml: trainer.milestones[1]: expected int, got 'a'")
     assert len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_budget_too_small_for_the_mutator_is_a_one_line_warning(hbk, tmp_path):
+    result = hbk("run", "budget.trials=1", "trainer.epochs=1", "mutator=evolution", f"output_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("hbk: warning: ")]
+    assert len(warned) == 1 and "evolution: its warm-up of 20 random architectures" in warned[0]
+    (directory,) = tmp_path.iterdir()
+    assert "budget_warning" in (directory / "events.jsonl").read_text()

@@ -8,6 +8,7 @@ import itertools
 import math
 import random
 import statistics
+import warnings
 
 import pytest
 import torch
@@ -236,3 +237,14 @@ def test_default_cost_estimates_keep_real_subnets_under_the_limits():
         assert ParamsEstimator()(subnet)["params"] <= limits["params"]
         assert FlopsEstimator(input_shape=(1, 8, 8))(subnet)["flops"] <= limits["flops"]
         mutator.observe(mutator.space.to_json(arch), {"accuracy": 0.5})
+
+
+def test_an_evolution_that_cannot_evolve_within_the_budget_says_so():
+    from hyperbox.kernel import Search, SearchWarning
+
+    space = ToySpace([ToyMutable("op", Categorical(4))])
+    with pytest.warns(SearchWarning, match=r"^evolution: its warm-up of 20 random architectures .* budget of 6 trials"):
+        Search(space, "evolution", objective=lambda trial: 1.0, budget=6).run()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SearchWarning)
+        Search(space, {"name": "evolution", "population_size": 3}, objective=lambda trial: 1.0, budget=6).run()

@@ -22,6 +22,7 @@ from hyperbox.kernel.space import (
 _LAZY = {
     "Search": "hyperbox.kernel.engine",
     "SearchResult": "hyperbox.kernel.engine",
+    "SearchWarning": "hyperbox.kernel.engine",
     "search": "hyperbox.kernel.engine",
     "Trial": "hyperbox.kernel.trial",
     "TrialRecord": "hyperbox.kernel.trial",
@@ -45,6 +46,7 @@ __all__ = [
     "Search",
     "SearchResult",
     "SearchSpace",
+    "SearchWarning",
     "Subset",
     "Trial",
     "TrialPruned",

@@ -81,8 +81,13 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, interrupt)
 
 
+def _short_warning(message, category, filename, lineno, line=None) -> str:
+    return f"hbk: warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _stop_on_sigterm()
+    warnings.formatwarning = _short_warning
     parser = _parser()
     options = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     try:

@@ -27,6 +27,7 @@ import random
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -48,7 +49,12 @@ from hyperbox.kernel.rundir import RunDirectory
 from hyperbox.kernel.space import SearchSpace, attach_mutables
 from hyperbox.kernel.trial import Trial, TrialRecord, trial_seed
 
-__all__ = ["Search", "SearchResult", "search", "seed_everything", "storage_factory"]
+__all__ = ["Search", "SearchResult", "SearchWarning", "search", "seed_everything", "storage_factory"]
+
+
+class SearchWarning(UserWarning):
+    """A search's settings cannot do what they say within its budget (see ``Mutator.budget_warnings``)."""
+
 
 #: Placeholder of a storage URL for the run directory (``sqlite:///{run_dir}/study.db``).
 RUN_DIR = "{run_dir}"
@@ -502,6 +508,10 @@ class Search:
                 self._previous_s = sum(t.duration_s for t in history)
                 self.run_directory.repair_best(self._best)
             self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(history))
+            if self.budget.trials is not None:
+                for message in self.mutator.budget_warnings(self.budget.trials):
+                    self.log.record("budget_warning", message=message)
+                    warnings.warn(message, SearchWarning, stacklevel=2)
             self._call_hook("hyperbox_run_start")
             self.mutator.restore([(t.arch, t.metrics, t.state) for t in history])
             fit = None if self.evaluation is None else self.evaluation.fit

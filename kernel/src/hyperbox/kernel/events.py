@@ -44,6 +44,11 @@ class EventLog:
     def info(self, event: str, **fields: Any) -> None:
         self._emit("info", event, fields)
 
+    def record(self, event: str, **fields: Any) -> None:
+        """Write the event to the file only (what the console shows another way, as a warning)."""
+        if self._json is not None:
+            self._json.info(event, **fields)
+
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         if self._json is not None:
             getattr(self._json, level)(event, **fields)

@@ -112,6 +112,12 @@ class Mutator:
             else:
                 self.discard(arch, state)
 
+    def budget_warnings(self, trials: int) -> list[str]:
+        """Why this search's settings cannot act within ``trials`` trials (for example, a warm-up
+        of random samples as long as the budget), one sentence each; the engine warns with them
+        before the first trial. The default has nothing to say."""
+        return []
+
     def close(self) -> None:
         """Release what the search holds (database connections, threads); called when its search ends."""
 

@@ -24,6 +24,13 @@ __all__ = ["OptunaMutator"]
 
 #: Study name used in a persistent storage when none is given, so that workers meet in one study.
 DEFAULT_STUDY_NAME = "hyperbox"
+#: Each sampler's random start: the option that sets it and Optuna's default.
+WARMUPS = {
+    "tpe": ("n_startup_trials", 10),
+    "gp": ("n_startup_trials", 10),
+    "nsga2": ("population_size", 50),
+    "nsga3": ("population_size", 50),
+}
 #: The study's file in the run directory when the mutator is given no storage.
 STUDY_FILE = "study.db"
 
@@ -104,6 +111,7 @@ class OptunaMutator(Mutator):
         self.seed = seed
         self.encoding = SpaceEncoding(self.space)
         self.sampler_name = sampler
+        self._sampler_args = dict(sampler_args or {})
         self._make_sampler = sampler_factory(sampler, self._complete_sampler_args(sampler, dict(sampler_args or {})))
         self.pruner_name = pruner
         self._pruner = make_pruner(pruner, pruner_args)
@@ -226,6 +234,18 @@ class OptunaMutator(Mutator):
         self.close()  # the study of its own it opened before joining is not used
         self._study, self._joined, self._storage, self._opened_storage = study, True, study._storage, False
         self._heartbeat_interval = None  # the ledger beats for the claimed trials
+
+    def budget_warnings(self, trials: int) -> list[str]:
+        """A sampler whose random start (TPE's and GP's ``n_startup_trials``, NSGA's first
+        generation) fills the budget searches as random search does."""
+        option, default = WARMUPS.get(self.sampler_name, (None, 0))
+        warmup = self._sampler_args.get(option, default) if option else 0
+        if warmup and warmup >= trials:
+            return [
+                f"optuna: sampler {self.sampler_name!r} samples its first {warmup} trials at random ({option}), "
+                f"which fills the budget of {trials} trials; lower {option} or raise the budget"
+            ]
+        return []
 
     def _reseed(self, trial_number: int) -> None:
         if self.seed is not None and self.sampler_name not in SEEDED_ONCE:

@@ -167,6 +167,15 @@ class EvolutionMutator(Mutator):
 
     # -- ask -------------------------------------------------------------------------------
 
+    def budget_warnings(self, trials: int) -> list[str]:
+        if self.warmup >= trials:
+            return [
+                f"evolution: its warm-up of {self.warmup} random architectures (population_size) fills the budget of "
+                f"{trials} trials, so it never evolves and searches as random search does; lower population_size "
+                "(or warmup) or raise the budget"
+            ]
+        return []
+
     def sample_search(self) -> dict[str, Any]:
         evolving = self.num_asked >= self.warmup and self.population
         for _ in range(self.max_attempts):
