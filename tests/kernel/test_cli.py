@@ -194,3 +194,22 @@ def test_a_closed_pipe_ends_hbk_quietly(toy_site, tmp_path):
     command = f"{sys.executable} -m hyperbox.kernel.cli list --json | head -c 10"
     result = subprocess.run(command, shell=True, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.stderr == "" and len(result.stdout) == 10
+
+
+def test_a_finished_run_is_given_more_trials_by_resuming_it_with_a_budget(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(tmp_path, runs=True, budget={"trials": 3})
+    assert hbk("run", str(path), "-q", site=site, cwd=tmp_path).returncode == 0
+    (directory,) = (tmp_path / "runs").iterdir()
+    refused = hbk("run", "--resume", str(directory), "trainer.epochs=3", site=site, cwd=tmp_path)
+    assert refused.returncode == 2 and "only budget.trials and budget.seconds may change" in refused.stderr
+    grown = hbk("run", "--resume", str(directory), "budget.trials=5", "-q", site=site, cwd=tmp_path)
+    assert grown.returncode == 0, grown.stderr
+    trials = read_jsonl(directory / "trials.jsonl")
+    assert [t["number"] for t in trials] == [0, 1, 2, 3, 4]
+    assert json.loads((directory / "summary.json").read_text())["trials"] == 5
+    assert yaml.safe_load((directory / "config.yaml").read_text())["budget"]["trials"] == 5
+    straight = toy_experiment(tmp_path, budget={"trials": 5}, output_dir=str(tmp_path / "straight"))
+    assert hbk("run", str(straight), "-q", site=site, cwd=tmp_path).returncode == 0
+    (other,) = (tmp_path / "straight").iterdir()
+    assert [t["arch"] for t in read_jsonl(other / "trials.jsonl")] == [t["arch"] for t in trials]

@@ -24,7 +24,9 @@ def run_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hbk run", description="Run an experiment; without one, the quick demo.")
     parser.add_argument("experiment", nargs="?", help="experiment YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted overrides")
-    parser.add_argument("--resume", metavar="RUNDIR", help="continue a killed run")
+    parser.add_argument(
+        "--resume", metavar="RUNDIR", help="continue a killed run, or give one more budget (budget.trials=N)"
+    )
     parser.add_argument(
         "--storage", metavar="URL", help="record the trials in a new study there, which `hbk worker` can join"
     )
@@ -49,9 +51,11 @@ def run_command(argv: list[str]) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: expected at least 1")
     if args.resume:
-        if args.experiment or args.overrides or args.storage or args.workers or args.study:
-            raise ConfigError("--resume takes the run directory alone (its config.yaml is reused)")
-        search = resume_search(args.resume, console=console, progress=None if console else False)
+        if args.experiment:
+            args.overrides.insert(0, args.experiment)  # with --resume, the positional arguments are overrides
+        if args.storage or args.workers or args.study:
+            raise ConfigError("--resume takes the run directory and budget overrides (its config.yaml is reused)")
+        search = resume_search(args.resume, args.overrides, console=console, progress=None if console else False)
     else:
         if args.experiment:
             experiment = load_experiment(args.experiment, args.overrides)

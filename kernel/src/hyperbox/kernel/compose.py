@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hyperbox.kernel.config import Experiment, check_components, parse_experiment
+from hyperbox.kernel.config import Experiment, apply_overrides, check_components, parse_experiment
 from hyperbox.kernel.engine import Search
 from hyperbox.kernel.errors import ConfigError
 from hyperbox.kernel.plugins import PluginManager, get_manager
@@ -85,11 +86,18 @@ def build_search(
         raise ConfigError(message if message.startswith(f"{source}:") else f"{source}: {message}") from None
 
 
-def resume_search(directory: str | os.PathLike, **options: Any) -> Search:
-    """The search recorded in run ``directory``, to continue where it stopped."""
+def resume_search(directory: str | os.PathLike, overrides: Sequence[str] = (), **options: Any) -> Search:
+    """The search recorded in run ``directory``, to continue where it stopped; ``overrides`` of
+    ``budget.trials`` and ``budget.seconds`` give a finished or interrupted search more to spend."""
     run = RunDirectory.existing(directory)
-    data = run.config()
     where = str(Path(directory) / CONFIG_FILE)
+    other = [o for o in overrides if o.partition("=")[0] not in ("budget.trials", "budget.seconds")]
+    if other:
+        raise ConfigError(
+            f"--resume: {other[0]!r}: a resumed run keeps its experiment; only budget.trials and budget.seconds "
+            "may change (start a new run for anything else)"
+        )
+    data = apply_overrides(run.config(), overrides, where)
     if data.get("created_from") == "python":
         raise ConfigError(
             f"{where}: the search was created from Python; resume it there with "

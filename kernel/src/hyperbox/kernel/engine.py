@@ -427,7 +427,7 @@ class Search:
                 self._check_resumable(directory)
                 history = directory.trials()
             self.ledger = ledger if ledger is not None else LocalLedger(self.budget, history)
-            if directory is not None and not self.resumed:
+            if directory is not None:  # a resumed search records the budget it goes on with
                 directory.write_config(self._config)
             self.log = EventLog(None if directory is None else directory.events_file, console=self._console)
         except BaseException:
