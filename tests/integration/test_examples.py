@@ -117,3 +117,45 @@ def test_a_budget_too_small_for_the_mutator_is_a_one_line_warning(hbk, tmp_path)
     assert len(warned) == 1 and "evolution: its warm-up of 20 random architectures" in warned[0]
     (directory,) = tmp_path.iterdir()
     assert "budget_warning" in (directory / "events.jsonl").read_text()
+
+
+EVALUATE_WITHOUT_HYPERBOX = """
+import sys
+sys.modules["hyperbox"] = None  # any import of Hyperbox fails from here on
+import torch
+model = torch.jit.load(sys.argv[1])
+images, labels = torch.load(sys.argv[2], weights_only=True)
+with torch.no_grad():
+    print((model(images).argmax(1) == labels).float().mean().item())
+"""
+
+
+@pytest.mark.slow
+def test_a_torchscript_export_runs_without_hyperbox_and_scores_what_the_run_reported(hbk, tmp_path):
+    import subprocess
+    import sys
+
+    import torch
+
+    from hyperbox.nas.datasets import digits
+
+    ran = hbk("run", "budget.trials=2", "trainer.epochs=2", f"output_dir={tmp_path / 'runs'}", "-q")
+    assert ran.returncode == 0, ran.stderr
+    (directory,) = (tmp_path / "runs").iterdir()
+    exported = hbk("export", str(directory), "--format", "torchscript", "-o", str(tmp_path / "out"))
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "out" / "model.pt").is_file() and not (tmp_path / "out" / "weights.pt").exists()
+    test = digits().split("test")
+    torch.save(test.tensors, tmp_path / "test.pt")
+    script = tmp_path / "evaluate.py"
+    script.write_text(EVALUATE_WITHOUT_HYPERBOX)
+    scored = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "out" / "model.pt"), str(tmp_path / "test.pt")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reported = json.loads((directory / "summary.json").read_text())["best"]["metrics"]["test_accuracy"]
+    assert float(scored.stdout) == pytest.approx(reported, abs=1e-6)
+    refused = hbk("export", str(directory), "--format", "torchscript")
+    assert refused.returncode == 2 and "give the folder to write to with -o DIR" in refused.stderr

@@ -100,6 +100,7 @@ def test_show_and_export(toy_site, tmp_path, hbk):
     assert json.loads(exported.stdout) == best["arch"]
     out = hbk("export", str(run), "-o", str(tmp_path / "out"), site=site)
     assert out.returncode == 0 and json.loads((tmp_path / "out" / "arch.json").read_text()) == best["arch"]
+    assert json.loads((tmp_path / "out" / "values.json").read_text()) == best["values"]
 
 
 def test_plugin_command_and_version(toy_site, hbk):

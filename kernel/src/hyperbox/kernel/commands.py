@@ -265,24 +265,84 @@ def _plot(path: Path, trials: list[dict]) -> None:
     print("wrote " + ", ".join(str(p) for p in written), file=sys.stderr)  # stdout may carry --json
 
 
+#: What ``hbk export --format`` writes: the state dict, or a model that runs without Hyperbox.
+EXPORT_FORMATS = {"state_dict": "weights.pt", "torchscript": "model.pt", "onnx": "model.onnx"}
+
+
 def export_command(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="hbk export", description="Print the best architecture; with -o, write it and its weights to a folder."
+        prog="hbk export",
+        description="Print the best architecture; with -o, write it, its values and its model to a folder.",
     )
     parser.add_argument("rundir")
-    parser.add_argument("-o", "--output", metavar="DIR", help="write arch.json and weights.pt here")
+    parser.add_argument("-o", "--output", metavar="DIR", help="write arch.json, values.json and the model here")
+    parser.add_argument(
+        "--format",
+        choices=list(EXPORT_FORMATS),
+        default="state_dict",
+        help="state_dict: the trained weights (weights.pt); torchscript (model.pt) or onnx (model.onnx): a model "
+        "that runs with plain PyTorch or onnxruntime, without Hyperbox",
+    )
     args = parser.parse_args(argv)
-    path, _, _ = _load_run(args.rundir)
-    arch_file, weights_file = path / "best_arch.json", path / "best_weights.pt"
-    if not arch_file.is_file():
+    from hyperbox.kernel.rundir import RunDirectory
+
+    run = RunDirectory.existing(args.rundir)
+    summary = run.summary()
+    best = summary.get("best")
+    arch_file = run.path / "best_arch.json"
+    if not arch_file.is_file() or best is None:
         raise HyperboxError(f"{args.rundir}: no completed trial to export")
-    if args.output:
-        out = Path(args.output)
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(arch_file, out / "arch.json")
-        if weights_file.is_file():
-            shutil.copyfile(weights_file, out / "weights.pt")
-        print(f"wrote {out / 'arch.json'}" + (f" and {out / 'weights.pt'}" if weights_file.is_file() else ""))
-    else:
+    if not args.output:
+        if args.format != "state_dict":
+            raise ConfigError(f"--format {args.format}: give the folder to write to with -o DIR")
         sys.stdout.write(arch_file.read_text(encoding="utf-8"))
+        return 0
+    record = next((t for t in run.trials() if t.number == best["number"]), None)
+    weights = None if record is None else run.best_weights_of(record)
+    model_file = None
+    if args.format != "state_dict":
+        if weights is None:
+            raise HyperboxError(f"{args.rundir}: no trained weights of trial {best['number']} to export")
+        model_file = _export_model(run, record, weights, args.format, Path(args.output))
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(arch_file, out / "arch.json")
+    (out / "values.json").write_text(json.dumps(best.get("values", {}), indent=2) + "\n", encoding="utf-8")
+    written = [out / "arch.json", out / "values.json"]
+    if model_file is not None:
+        written.append(model_file)
+    elif weights is not None:
+        shutil.copyfile(weights, out / "weights.pt")
+        written.append(out / "weights.pt")
+    print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _export_model(run: Any, record: Any, weights: Path, format: str, out: Path) -> Path:
+    """The run's best model, rebuilt from its experiment with its trained weights, written in ``format``."""
+    from hyperbox.kernel.compose import build_search
+    from hyperbox.kernel.config import parse_experiment
+    from hyperbox.kernel.files import load_state_dict
+
+    config = run.config()
+    if config.get("created_from") == "python":
+        raise ConfigError(f"{run.path}: created from Python; export its model there (result.best_model())")
+    search = build_search(parse_experiment(config, str(run.path / "config.yaml")), console=False)
+    try:  # never started: it writes nothing, it only builds the space and the data
+        hook = get_manager().hook
+        model = hook.hyperbox_build_subnet(model=search.model, arch=record.arch)
+        input_shape = getattr(search.data, "input_shape", None)
+        if model is None or input_shape is None:
+            raise HyperboxError(f"{run.path}: no plugin builds this space's model with a known input shape")
+        model.load_state_dict(load_state_dict(weights))
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / EXPORT_FORMATS[format]
+        try:
+            written = hook.hyperbox_export_model(model=model, input_shape=tuple(input_shape), format=format, path=path)
+        except ValueError as error:
+            raise ConfigError(f"--format {format}: {error}") from None
+        if written is None:
+            raise HyperboxError(f"--format {format}: no plugin exports {type(model).__name__} models")
+        return Path(written)
+    finally:
+        search.close()

@@ -120,6 +120,18 @@ def hyperbox_build_subnet(model, arch):
     """
 
 
+@hookspec(firstresult=True)
+def hyperbox_export_model(model, input_shape, format, path):
+    """Write ``model`` (the plain model of a run's best architecture, its trained weights loaded)
+    to ``path`` in ``format`` (``torchscript``, ``onnx``), so that it runs without Hyperbox.
+
+    Called by ``hbk export RUNDIR --format FORMAT``; ``input_shape`` is the shape of one sample of
+    the run's dataset (``(channels, height, width)`` for images). The first plugin that returns
+    the path it wrote wins; return None for a model this plugin does not know. The nas plugin
+    exports every ``torch.nn.Module``.
+    """
+
+
 @hookspec
 def hyperbox_run_start(run):
     """A search starts (or resumes), before its first trial and before a trainer's search phase.

@@ -51,6 +51,15 @@ def hyperbox_register_datasets(register):
 
 
 @hookimpl
+def hyperbox_export_model(model, input_shape, format, path):
+    if not hasattr(model, "named_modules"):  # a torch module; imported only then
+        return None
+    from hyperbox.nas.export import export_model
+
+    return export_model(model, input_shape, format, path)
+
+
+@hookimpl
 def hyperbox_build_subnet(model, arch):
     if not hasattr(model, "named_modules"):  # a torch module; imported only then
         return None
