@@ -1,4 +1,5 @@
 import inspect
+import json
 import sys
 from pathlib import Path
 
@@ -133,3 +134,15 @@ def test_a_plugin_failing_in_registration_keeps_nothing(toy_site):
     assert "halfway_space" not in registry.names("spaces")
     assert "halfway_mutator" not in registry.names("mutators")
     assert "toy_space" in registry.names("spaces")
+
+
+def test_plugins_build_and_export_the_models_they_know(toy_site, tmp_path):
+    toy_site("toy")
+    from hyperbox.kernel.testing import ToySpace
+
+    hook = PluginManager().hook
+    subnet = hook.hyperbox_build_subnet(model=ToySpace([]), arch={"op": 1})
+    assert subnet.arch == {"op": 1}
+    path = hook.hyperbox_export_model(model=subnet, input_shape=(1, 8, 8), format="json", path=str(tmp_path / "m"))
+    assert json.loads(Path(path).read_text()) == {"arch": {"op": 1}, "input_shape": [1, 8, 8]}
+    assert hook.hyperbox_export_model(model=object(), input_shape=(1,), format="json", path="x") is None

@@ -168,6 +168,15 @@ def hyperbox_build_subnet(model, arch):
 
 
 @hookimpl
+def hyperbox_export_model(model, input_shape, format, path):
+    if not isinstance(model, ToySubnet) or format != "json":
+        return None
+    with open(path, "w") as file:
+        json.dump({"arch": model.arch, "input_shape": list(input_shape)}, file)
+    return path
+
+
+@hookimpl
 def hyperbox_run_start(run):
     _record("run_start", resumed=run.resumed)
 
