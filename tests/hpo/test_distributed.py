@@ -300,3 +300,32 @@ def test_two_workers_go_on_past_failing_trials(toy_site, tmp_path, hbk):
     broken = write_experiment(tmp_path, trainer={**EXPERIMENT["trainer"], "fail_every": 1}, max_consecutive_failures=2)
     result = hbk("run", str(broken), "--workers", "2", "-q", site=site, cwd=tmp_path)
     assert result.returncode == 2 and "trials failed in a row" in result.stderr
+
+
+def test_with_a_worker_on_a_shared_study_each_run_exports_the_summarys_best(toy_site, tmp_path, storage_url, hbk):
+    import torch
+
+    site = toy_site("toy")
+    study = f"one-truth-{tmp_path.name}"
+    trainer = {**EXPERIMENT["trainer"], "pause": 0.2, "weights": True}
+    path = write_experiment(tmp_path, trainer=trainer)
+    creator = hbk_process("run", str(path), "--storage", storage_url, "--study", study, "-q", site=site, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("runs/*/events.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    joiner = hbk_process("worker", "--storage", storage_url, "--study", study, "-q", site=site, cwd=elsewhere)
+    for process in (creator, joiner):
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+    directories = sorted((tmp_path / "runs").iterdir())
+    assert len(directories) == 2 and all(read_jsonl(d / "trials.jsonl") for d in directories)  # both took part
+    for directory in directories:
+        best = json.loads((directory / "summary.json").read_text())["best"]
+        assert json.loads((directory / "best_arch.json").read_text()) == best["arch"]
+        out = tmp_path / f"export-{directory.name}"
+        exported = hbk("export", str(directory), "-o", str(out), site=site)
+        assert exported.returncode == 0, exported.stderr
+        assert json.loads((out / "arch.json").read_text()) == best["arch"]
+        assert torch.load(out / "weights.pt", weights_only=True) == {"trained_by": best["number"]}

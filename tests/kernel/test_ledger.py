@@ -1,5 +1,8 @@
 """Ledgers: the local budget, and storages from plugins that several runs share (toy storage)."""
 
+import json
+import shutil
+import socket
 import time
 
 import pytest
@@ -106,3 +109,51 @@ def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path, to
     run.close()  # started, no trial run
     with pytest.raises(ConfigError, match="hbk worker"):
         resume_search(run.directory, console=False)
+
+
+def finish_two_workers(toy_experiment, tmp_path, remove_first=False):
+    """A run on a toy storage runs every trial; a second worker joins after, learns them, and ends."""
+    keeping = {"name": "toy_trainer", "weights": True}
+    first = build_search(
+        load_experiment(toy_experiment(budget={"trials": 4}, storage="toy://weights", trainer=keeping)),
+        console=False,
+    )
+    first.run()
+    ledger = PluginManager().registry.get("storages", "toy").load()("toy://weights", study=None)
+    second = build_search(
+        load_experiment(toy_experiment(output_dir=str(tmp_path / "second"), trainer={"name": "toy_trainer"})),
+        console=False,
+        ledger=ledger,
+        worker=1,
+    )
+    second.start()
+    if remove_first:
+        shutil.rmtree(first.directory)
+    return first, second.close()
+
+
+def test_a_worker_whose_best_trial_ran_elsewhere_copies_its_weights(toy_site, tmp_path, toy_experiment):
+    import torch
+
+    toy_site("toy")
+    first, result = finish_two_workers(toy_experiment, tmp_path)
+    assert result.trials and all(t.directory == str(first.directory.resolve()) for t in result.trials)
+    directory = result.directory
+    summary = json.loads((directory / "summary.json").read_text())
+    assert json.loads((directory / "best_arch.json").read_text()) == summary["best"]["arch"]
+    weights = torch.load(directory / "best_weights.pt", weights_only=True)
+    assert weights == {"trained_by": summary["best"]["number"]}  # the best trial's own, copied
+    assert summary["best_weights"] == str(directory / "best_weights.pt")
+
+
+def test_weights_out_of_reach_are_never_replaced_by_another_trials(toy_site, tmp_path, toy_experiment, hbk):
+    site = toy_site("toy")
+    first, result = finish_two_workers(toy_experiment, tmp_path, remove_first=True)
+    directory = result.directory
+    summary = json.loads((directory / "summary.json").read_text())
+    assert not (directory / "best_weights.pt").exists()
+    where = f"{socket.gethostname()}:{first.directory.resolve() / 'best_weights.pt'}"
+    assert summary["best_weights"] == where
+    exported = hbk("export", str(directory), "-o", str(tmp_path / "out"), site=site)
+    assert exported.returncode == 2
+    assert f"the weights of the best trial, {summary['best']['number']}, are in {where}" in exported.stderr

@@ -41,12 +41,18 @@ class ToyTrainer:
     ``fail_every``-th trial."""
 
     def __init__(
-        self, epochs: int = 1, sleep_at: int = -1, sleep: float = 0.0, pause: float = 0.0, fail_every: int = 0
+        self,
+        epochs: int = 1,
+        sleep_at: int = -1,
+        sleep: float = 0.0,
+        pause: float = 0.0,
+        fail_every: int = 0,
+        weights: bool = False,
     ) -> None:
         if epochs < 0:
             raise ValueError(f"epochs={epochs} must not be negative")
         self.epochs, self.sleep_at, self.sleep, self.pause = epochs, sleep_at, sleep, pause
-        self.fail_every = fail_every
+        self.fail_every, self.weights = fail_every, weights
 
     def trial(self, model, arch, data, context):
         time.sleep(self.pause)
@@ -61,7 +67,20 @@ class ToyTrainer:
             time.sleep(self.sleep)
         for epoch in range(self.epochs):
             context.report(epoch, {"val_score": arch["depth"] / (epoch + 1)})
-        return model
+        return ToyTrained(model, context.trial.number) if self.weights else model
+
+
+class ToyTrained:
+    """A trained toy model: the space's decisions, and weights that name the trial that trained them."""
+
+    def __init__(self, space, number):
+        self.space, self.number = space, number
+
+    def mutables(self):
+        return self.space.mutables()
+
+    def state_dict(self):
+        return {"trained_by": self.number}
 
 
 def toy_score(model, data, context):

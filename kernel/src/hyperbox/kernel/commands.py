@@ -297,13 +297,18 @@ def export_command(argv: list[str]) -> int:
             raise ConfigError(f"--format {args.format}: give the folder to write to with -o DIR")
         sys.stdout.write(arch_file.read_text(encoding="utf-8"))
         return 0
-    record = next((t for t in run.trials() if t.number == best["number"]), None)
-    weights = None if record is None else run.best_weights_of(record)
+    weights = run.best_weights_of(best["number"])
+    elsewhere = summary.get("best_weights")
+    if weights is None and elsewhere:  # the best trial ran on another worker, whose files were out of reach
+        raise HyperboxError(
+            f"{args.rundir}: the weights of the best trial, {best['number']}, are in {elsewhere}; "
+            "copy that file here as best_weights.pt, or export there"
+        )
     model_file = None
     if args.format != "state_dict":
         if weights is None:
             raise HyperboxError(f"{args.rundir}: no trained weights of trial {best['number']} to export")
-        model_file = _export_model(run, record, weights, args.format, Path(args.output))
+        model_file = _export_model(run, best["arch"], weights, args.format, Path(args.output))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(arch_file, out / "arch.json")
@@ -318,7 +323,7 @@ def export_command(argv: list[str]) -> int:
     return 0
 
 
-def _export_model(run: Any, record: Any, weights: Path, format: str, out: Path) -> Path:
+def _export_model(run: Any, arch: dict[str, Any], weights: Path, format: str, out: Path) -> Path:
     """The run's best model, rebuilt from its experiment with its trained weights, written in ``format``."""
     from hyperbox.kernel.compose import build_search
     from hyperbox.kernel.config import parse_experiment
@@ -330,7 +335,7 @@ def _export_model(run: Any, record: Any, weights: Path, format: str, out: Path) 
     search = build_search(parse_experiment(config, str(run.path / "config.yaml")), console=False)
     try:  # never started: it writes nothing, it only builds the space and the data
         hook = get_manager().hook
-        model = hook.hyperbox_build_subnet(model=search.model, arch=record.arch)
+        model = hook.hyperbox_build_subnet(model=search.model, arch=arch)
         input_shape = getattr(search.data, "input_shape", None)
         if model is None or input_shape is None:
             raise HyperboxError(f"{run.path}: no plugin builds this space's model with a known input shape")

@@ -24,6 +24,7 @@ import gc
 import math
 import os
 import random
+import socket
 import sys
 import time
 import traceback
@@ -60,6 +61,8 @@ class SearchWarning(UserWarning):
 RUN_DIR = "{run_dir}"
 #: How a search ends.
 STATUSES = ("complete", "interrupted", "failed")
+#: This machine, in each trial's record (where its files are).
+HOST = socket.gethostname()
 
 
 def seed_everything(seed: int) -> None:
@@ -108,6 +111,8 @@ class SearchResult:
     directory: Path | None
     duration_s: float
     hparams: Mapping[str, Any] | None = None
+    #: where the best trial's trained weights are (a file here, or ``HOST:PATH`` where it ran)
+    best_weights: str | None = None
     _model_of: Callable[[TrialRecord], Any] | None = attrs.field(default=None, repr=False, eq=False, alias="model_of")
 
     def best_model(self) -> Any:
@@ -130,6 +135,7 @@ class SearchResult:
             **counts,
             "duration_s": round(self.duration_s, 3),
             "best": None if self.best is None else _member(self.best),
+            "best_weights": self.best_weights,
         }
         if self.best is not None and self.hparams is not None:
             summary["best"]["hparams"] = dict(self.hparams)
@@ -595,7 +601,13 @@ class Search:
         del self._running[number]
         self._told.add(number)
         record = attrs.evolve(
-            running.record, state=state, metrics=metrics, error=error, duration_s=time.monotonic() - running.began
+            running.record,
+            state=state,
+            metrics=metrics,
+            error=error,
+            duration_s=time.monotonic() - running.began,
+            host=HOST,
+            directory=None if self.directory is None else str(self.directory.resolve()),
         )
         trained = model if model is not None else trial.kept_model
         self._finish(record, None if trained is self.model else trained)  # the space itself is no trained model
@@ -701,6 +713,8 @@ class Search:
                 try:
                     self.mutator.close()
                 finally:
+                    if started and self.run_directory is not None:
+                        self.run_directory.adopt_best(self._best)
                     self._result = self._make_result(status)
                     if started:
                         self._write_end(status)
@@ -709,7 +723,6 @@ class Search:
         summary = self._result.to_json()
         try:
             if self.run_directory is not None:
-                self.run_directory.repair_best(self._best)
                 self.run_directory.write_summary(summary)
             self.log.info("run_end", status=status, best=summary["best"])
             self._call_hook("hyperbox_run_end", summary=summary)
@@ -798,6 +811,9 @@ class Search:
         return True
 
     def _finish(self, record: TrialRecord, model: Any) -> None:
+        best = self._rank(record)
+        if best and self.run_directory is not None:  # before anyone learns of the trial: its files are there
+            self.run_directory.save_best(record, model, lambda a, b: self.ranking.key(a) > self.ranking.key(b))
         self.ledger.finish(record)
         if self.run_directory is not None:
             self.run_directory.append(record)
@@ -806,10 +822,8 @@ class Search:
             self.mutator.discard(record.arch, record.state)
         else:
             self.mutator.observe(record.arch, record.metrics)
-            if self._rank(record):
-                self._best_model = (record.number, model)
-                if self.run_directory is not None:
-                    self.run_directory.save_best(record, model, lambda a, b: self.ranking.key(a) > self.ranking.key(b))
+        if best:
+            self._best_model = (record.number, model)
         failure = {} if record.error is None else {"error": record.error}
         self.log.info("trial_end", number=record.number, state=record.state, **failure, **record.metrics)
         self._call_hook("hyperbox_trial_end", trial=record)
@@ -831,6 +845,7 @@ class Search:
             directory=self.directory,
             duration_s=self._previous_s + time.monotonic() - self._began,
             hparams=hparams,
+            best_weights=None if self.run_directory is None else self.run_directory.best_weights_location(best),
             model_of=self._model_of,
         )
 
@@ -845,7 +860,7 @@ class Search:
                 f"best_model: no plugin builds a model from {type(self.model).__name__}; "
                 "the best decisions are result.best.values"
             )
-        weights = None if self.run_directory is None else self.run_directory.best_weights_of(trial)
+        weights = None if self.run_directory is None else self.run_directory.best_weights_of(trial.number)
         if weights is not None and hasattr(model, "load_state_dict"):
             from hyperbox.kernel.files import load_state_dict
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -193,10 +194,48 @@ class RunDirectory:
         write_json(self.path / BEST_ARCH_FILE, best.arch)
         write_json(self.path / BEST_MARK_FILE, {"number": best.number})
 
-    def best_weights_of(self, trial: TrialRecord) -> Path | None:
-        """The best weights file, when it holds ``trial``'s weights."""
+    def adopt_best(self, best: TrialRecord | None) -> None:
+        """Make the best files ``best``'s: copied from the run directory it ran in when that is on
+        this machine and holds them (another worker's), else repaired (see :meth:`repair_best`)."""
+        if best is None or self.shared:
+            return
+        source = None if best.directory is None else Path(best.directory)
+        if self._marked() != best.number and source is not None and best.host == socket.gethostname():
+            if source.resolve() != self.path.resolve() and RunDirectory(source)._marked() == best.number:
+                self._copy_best(RunDirectory(source), best)
+        self.repair_best(best)
+
+    def _copy_best(self, source: RunDirectory, best: TrialRecord) -> None:
+        mark, arch, weights = self.path / BEST_MARK_FILE, self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
+        mark.unlink(missing_ok=True)
+        weights.unlink(missing_ok=True)
+        try:
+            if (source.path / BEST_WEIGHTS_FILE).is_file():
+                tmp = weights.with_name(f".{weights.name}.tmp")
+                shutil.copyfile(source.path / BEST_WEIGHTS_FILE, tmp)
+                os.replace(tmp, weights)
+        except OSError:  # gone meanwhile: repair_best leaves no weights, and says where they were
+            weights.unlink(missing_ok=True)
+        if source._marked() != best.number:  # overwritten while copying: not its weights
+            weights.unlink(missing_ok=True)
+        write_json(arch, best.arch)
+        write_json(mark, {"number": best.number})
+
+    def best_weights_location(self, best: TrialRecord | None) -> str | None:
+        """Where the best trial's weights are: this directory's file, or (when they could not be
+        copied here) the run directory on the machine it ran on; None when none were kept."""
+        if best is None:
+            return None
+        if self.best_weights_of(best.number) is not None:
+            return str(self.path / BEST_WEIGHTS_FILE)
+        if best.directory is not None and Path(best.directory).resolve() != self.path.resolve():
+            return f"{best.host}:{Path(best.directory) / BEST_WEIGHTS_FILE}"
+        return None
+
+    def best_weights_of(self, number: int) -> Path | None:
+        """The best weights file, when it holds trial ``number``'s weights."""
         weights = self.path / BEST_WEIGHTS_FILE
-        return weights if weights.is_file() and self._marked() == trial.number else None
+        return weights if weights.is_file() and self._marked() == number else None
 
     def holds_work(self) -> bool:
         """Whether the directory holds anything worth keeping: a complete trial, or a component's

@@ -58,6 +58,9 @@ class TrialRecord:
     duration_s: float = 0.0
     #: what the decisions of ``arch`` stand for (``{"kernel_size": 5}``)
     values: dict[str, Any] = attrs.field(factory=dict)
+    #: where it ran: the machine, and the run directory that holds its files (None: in memory)
+    host: str | None = None
+    directory: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
