@@ -329,3 +329,13 @@ def test_with_a_worker_on_a_shared_study_each_run_exports_the_summarys_best(toy_
         assert exported.returncode == 0, exported.stderr
         assert json.loads((out / "arch.json").read_text()) == best["arch"]
         assert torch.load(out / "weights.pt", weights_only=True) == {"trained_by": best["number"]}
+
+
+def test_each_workers_lines_say_which_worker(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    result = hbk("run", str(write_experiment(tmp_path)), "--workers", "2", site=site, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if " complete " in line and "trial " in line]
+    assert len(lines) == BUDGET
+    assert all(line.split()[1] == "[worker" for line in lines)  # after the time
+    assert {line.split("[worker ")[1][0] for line in lines} == {"0", "1"}

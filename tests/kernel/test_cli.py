@@ -91,10 +91,13 @@ def test_show_and_export(toy_site, tmp_path, hbk):
     experiment = toy_experiment(tmp_path, budget={"trials": 3}, runs=True)
     ran = hbk("run", str(experiment), site=site)
     assert ran.returncode == 0, ran.stderr
-    assert "trial_end" in ran.stderr and "best trial" in ran.stdout
+    assert "best trial" in ran.stdout
+    trial_lines = [line for line in ran.stderr.splitlines() if " trial " in line and " complete " in line]
+    assert len(trial_lines) == 3 and all("op=" in line and "accuracy=" in line for line in trial_lines)
+    assert "epoch" not in ran.stderr  # epochs at -v only
     (run,) = (tmp_path / "runs").iterdir()
     shown = hbk("show", str(run), site=site)
-    assert shown.returncode == 0 and "complete" in shown.stdout and "best: trial #" in shown.stdout
+    assert shown.returncode == 0 and "complete" in shown.stdout and "best: trial " in shown.stdout
     exported = hbk("export", str(run), site=site)
     best = json.loads((run / "summary.json").read_text())["best"]
     assert json.loads(exported.stdout) == best["arch"]
@@ -214,3 +217,43 @@ def test_a_finished_run_is_given_more_trials_by_resuming_it_with_a_budget(toy_si
     assert hbk("run", str(straight), "-q", site=site, cwd=tmp_path).returncode == 0
     (other,) = (tmp_path / "straight").iterdir()
     assert [t["arch"] for t in read_jsonl(other / "trials.jsonl")] == [t["arch"] for t in trials]
+
+
+def test_the_console_shows_a_line_per_trial_epochs_with_v_and_nothing_with_q(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(tmp_path, budget={"trials": 2}, runs=True, trainer={"name": "toy_trainer", "epochs": 2})
+    verbose = hbk("run", str(path), "-v", site=site)
+    assert verbose.returncode == 0, verbose.stderr
+    assert len([line for line in verbose.stderr.splitlines() if " epoch " in line]) == 4
+    assert "trial 1 started: op=" in verbose.stderr
+    quiet = hbk("run", str(path), "-q", site=site)
+    assert quiet.returncode == 0 and quiet.stderr == "" and "best trial" in quiet.stdout
+
+
+def test_show_fits_the_terminal_without_cutting_a_number(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(
+        tmp_path, budget={"trials": 4}, runs=True, objective=["accuracy", "cost"], direction=["maximize", "minimize"]
+    )
+    assert hbk("run", str(path), "-q", site=site).returncode == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    trials = read_jsonl(run / "trials.jsonl")
+    for width in (40, 80, 200):
+        shown = hbk("show", str(run), site=site, env={"COLUMNS": str(width)})
+        assert shown.returncode == 0, shown.stderr
+        table = [line for line in shown.stdout.splitlines() if line.startswith(("│", "┃"))]
+        assert table and all(len(line) <= width for line in table)
+        assert "…" not in shown.stdout  # columns that do not fit are left out whole, never cut
+        rows = [[cell.strip() for cell in line.strip("│").split("│")] for line in table if line.startswith("│")]
+        assert [int(row[0]) for row in rows] == [t["number"] for t in trials]
+        for row, trial in zip(rows, trials):
+            assert row[2] in ("*", "") and float(row[3]) == pytest.approx(trial["metrics"]["accuracy"], rel=1e-3)
+    wide = hbk("show", str(run), site=site, env={"COLUMNS": "200"})
+    assert "depth" in wide.stdout and "Pareto front: trial" in wide.stdout and "front" in wide.stdout
+    narrow = hbk("show", str(run), site=site, env={"COLUMNS": "40"})
+    assert "more columns:" in narrow.stdout and "(choose with --columns)" in narrow.stdout
+    chosen = hbk("show", str(run), "--columns", "cost,op", site=site, env={"COLUMNS": "200"})
+    header = next(line for line in chosen.stdout.splitlines() if line.startswith("┃"))
+    assert [cell.strip() for cell in header.strip("┃").split("┃")] == ["#", "state", "front", "cost", "op"]
+    unknown = hbk("show", str(run), "--columns", "speed", site=site)
+    assert unknown.returncode == 2 and "--columns: no column 'speed'; the run has accuracy, cost" in unknown.stderr

@@ -37,7 +37,8 @@ def run_command(argv: list[str]) -> int:
         metavar="N",
         help=f"run the trials in N local worker processes (default storage: {WORKERS_STORAGE})",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no console log or progress bar")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only the summary: no log lines, no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each trial's start and each epoch too")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     import attrs
 
@@ -47,7 +48,7 @@ def run_command(argv: list[str]) -> int:
     if args.experiment and "=" in args.experiment and not Path(args.experiment).exists():
         args.overrides.insert(0, args.experiment)
         args.experiment = None
-    console = not args.quiet
+    console = 0 if args.quiet else 2 if args.verbose else 1
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: expected at least 1")
     if args.resume:
@@ -71,7 +72,7 @@ def run_command(argv: list[str]) -> int:
     if args.workers:
         from hyperbox.kernel.workers import run_workers
 
-        result = run_workers(search, args.workers, quiet=args.quiet)
+        result = run_workers(search, args.workers, verbosity=console)
     else:
         result = search.run()  # a run that fails before any trial completes leaves no directory
     _print_summary(result.to_json())
@@ -101,7 +102,8 @@ def worker_command(argv: list[str]) -> int:
         metavar="K",
         help="this worker's index: its mutator is seeded with seed + K (default: a random index)",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no log lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each trial's start and each epoch too")
     args = parser.parse_args(argv)
     import random
 
@@ -130,7 +132,7 @@ def worker_command(argv: list[str]) -> int:
             ledger=ledger,
             directory=directory,
             worker=index,
-            console=not args.quiet,
+            console=0 if args.quiet else 2 if args.verbose else 1,
             progress=False,
         )
     except BaseException:
@@ -146,6 +148,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from hyperbox.kernel.events import shown
+
     console = Console()
     best = summary["best"]
     console.print(f"[bold]run[/bold] {summary['directory']}  ({summary['complete']} trials complete)")
@@ -154,7 +158,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         return
     table = Table(title=f"best trial #{best['number']}", show_header=False)
     for key, value in best["metrics"].items():
-        table.add_row(key, f"{value:.6g}")
+        table.add_row(key, shown(value))
     console.print(table)
     console.print("architecture " + json.dumps(best.get("values") or best["arch"]), soft_wrap=True)
     if "hparams" in best:
@@ -164,7 +168,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         names = summary["objectives"]
         console.print(f"Pareto front ({len(front)} trials):")
         for member in front:
-            values = ", ".join(f"{name}={member['metrics'][name]:.6g}" for name in names)
+            values = ", ".join(f"{name}={shown(member['metrics'][name])}" for name in names)
             console.print(f"  #{member['number']}: {values}")
 
 
@@ -218,10 +222,14 @@ def _load_run(directory: str) -> tuple[Path, dict[str, Any] | None, list[dict]]:
 
 
 def show_command(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="hbk show", description="Show a run's trials and best result.")
+    parser = argparse.ArgumentParser(
+        prog="hbk show",
+        description="Show a run's trials (values and metrics, as many columns as the terminal holds) and best result.",
+    )
     parser.add_argument("rundir")
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--json", action="store_true", help="print the summary and the trials as JSON")
     parser.add_argument("--plot", action="store_true", help="write history.png (and pareto_front.png) into the run")
+    parser.add_argument("--columns", metavar="A,B", help="the columns to show, by name (default: what fits)")
     args = parser.parse_args(argv)
     path, summary, trials = _load_run(args.rundir)
     if args.plot:
@@ -230,23 +238,24 @@ def show_command(argv: list[str]) -> int:
         print(json.dumps({"summary": summary, "trials": trials}, indent=2))
         return 0
     from rich.console import Console
-    from rich.table import Table
 
-    metric_names = sorted({name for trial in trials for name in trial.get("metrics", {})})
-    table = Table(title=str(path))
-    for column in ("#", "state", *metric_names, "seconds"):
-        table.add_column(column, justify="right")
-    for trial in trials:
-        metrics = trial.get("metrics", {})
-        cells = [f"{metrics[m]:.5g}" if m in metrics else "" for m in metric_names]
-        table.add_row(str(trial["number"]), trial["state"], *cells, f"{trial.get('duration_s', 0):.2f}")
+    from hyperbox.kernel.config import objectives_of, yaml_load
+    from hyperbox.kernel.show import TrialTable, best_lines
+    from hyperbox.kernel.trial import TrialRecord
+
+    config = yaml_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
+    objectives, directions = objectives_of(config.get("objective"), config.get("direction"), str(path))
+    table = TrialTable([TrialRecord.from_json(t) for t in trials], objectives, directions)
     console = Console()
-    console.print(table)
-    best = (summary or {}).get("best")
-    if best is not None:
-        console.print(f"best: trial #{best['number']} " + json.dumps(best["metrics"]))
-        console.print("architecture " + json.dumps(best.get("values") or best["arch"]), soft_wrap=True)
-    elif summary is None:
+    asked = None if args.columns is None else [c.strip() for c in args.columns.split(",") if c.strip()]
+    columns, left = table.choose(console.width, asked)
+    console.print(table.render(columns, str(path)))
+    if left and asked is None:
+        console.print(f"{len(left)} more columns: {', '.join(left)} (choose with --columns)", soft_wrap=True)
+    front = sorted(table.front) if table.several else []
+    for line in best_lines((summary or {}).get("best"), front):
+        console.print(line, soft_wrap=True, markup=False)
+    if summary is None:
         console.print("(run not finished: no summary.json yet; resume it with hbk run --resume)")
     return 0
 

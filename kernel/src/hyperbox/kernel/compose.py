@@ -30,7 +30,7 @@ def build_search(
     ledger: Any = None,
     worker: int = 0,
     study: str | None = None,
-    console: bool = True,
+    console: bool | int = True,
     progress: bool | None = None,
     manager: PluginManager | None = None,
 ) -> Search:

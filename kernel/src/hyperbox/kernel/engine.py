@@ -199,8 +199,9 @@ class Search:
             ``seed + worker``, so that workers do not all propose the same architectures.
         name: the search's name (summaries, default study name).
         config: what ``config.yaml`` records (default: a description of these arguments).
-        console: log each event on stderr; progress: show a progress bar in :meth:`run`
-            (None: on a terminal, when ``console`` is on).
+        console: log on stderr: ``True`` (or 1) a line per trial, 2 also each trial's start and
+            epochs; progress: show a progress bar in :meth:`run` below those lines (None: on a
+            terminal, when ``console`` is on).
         manager: the plugin manager that resolves names and calls hooks (default: the process's).
 
     Building a search seeds Python's, NumPy's and torch's generators with ``seed`` (before the
@@ -232,7 +233,7 @@ class Search:
         worker: int = 0,
         name: str = "search",
         config: Mapping[str, Any] | None = None,
-        console: bool = False,
+        console: bool | int = False,
         progress: bool | None = None,
         manager: Any = None,
     ) -> None:
@@ -264,7 +265,8 @@ class Search:
         self.hyperparameters = HyperParameters(hparams_of(hparams)) if hparams else None
         if self.hyperparameters is not None:
             attach_mutables(self.model, self.hyperparameters.mutables())
-        self.mutator = resolver.mutator(mutator, self.model, {"seed": self.seed + _int("worker", worker), **shape})
+        self._worker = _int("worker", worker)
+        self.mutator = resolver.mutator(mutator, self.model, {"seed": self.seed + self._worker, **shape})
         try:
             self.mutator.set_objectives(self.objectives, self.directions)
             self.space: SearchSpace = self.mutator.space
@@ -377,7 +379,9 @@ class Search:
         self.ledger: Ledger | None = None
         self.log: EventLog | None = None
         self._console = console
-        self._progress_wanted = (console and sys.stderr.isatty()) if progress is None else progress
+        # a worker of a shared study says which one it is, beside the other workers' lines
+        self._log_prefix = f"[worker {self._worker}] " if _is_ledger(storage) else ""
+        self._progress_wanted = (bool(console) and sys.stderr.isatty()) if progress is None else progress
         self._records: list[TrialRecord] = []
         self._best: TrialRecord | None = None
         self._running: dict[int, _Running] = {}
@@ -435,7 +439,9 @@ class Search:
             self.ledger = ledger if ledger is not None else LocalLedger(self.budget, history)
             if directory is not None:  # a resumed search records the budget it goes on with
                 directory.write_config(self._config)
-            self.log = EventLog(None if directory is None else directory.events_file, console=self._console)
+            self.log = EventLog(
+                None if directory is None else directory.events_file, console=self._console, prefix=self._log_prefix
+            )
         except BaseException:
             for thing in reversed(opened):
                 if isinstance(thing, RunDirectory):
@@ -629,7 +635,9 @@ class Search:
             if self._progress_wanted:
                 from hyperbox.kernel.progress import TrialProgress
 
-                progress = TrialProgress(self.objectives[0], self.budget.trials, done=len(self._records))
+                progress = TrialProgress(
+                    self.objectives[0], self.budget.trials, done=len(self._records), console=self.log.console
+                )
             failures = 0  # in a row
             while (trial := self.ask()) is not None:
                 running = self._running[trial.number]
@@ -825,7 +833,15 @@ class Search:
         if best:
             self._best_model = (record.number, model)
         failure = {} if record.error is None else {"error": record.error}
-        self.log.info("trial_end", number=record.number, state=record.state, **failure, **record.metrics)
+        self.log.info(
+            "trial_end",
+            number=record.number,
+            state=record.state,
+            values=record.values,
+            duration_s=round(record.duration_s, 3),
+            **failure,
+            **record.metrics,
+        )
         self._call_hook("hyperbox_trial_end", trial=record)
 
     def _make_result(self, status: str) -> SearchResult:

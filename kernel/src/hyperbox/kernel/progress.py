@@ -7,9 +7,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 class TrialProgress:
-    """Trials done out of ``total`` (None: unknown) and the best value of ``objective``."""
+    """Trials done out of ``total`` (None: unknown) and the best value of ``objective``, kept at the
+    bottom of ``console`` while log lines print above it."""
 
-    def __init__(self, objective: str, total: int | None, done: int = 0) -> None:
+    def __init__(self, objective: str, total: int | None, done: int = 0, console: Console | None = None) -> None:
         self.objective = objective
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -18,7 +19,7 @@ class TrialProgress:
             TextColumn("best {task.fields[best]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
             transient=False,
         )
         self._task = self._progress.add_task("trials", total=total, completed=done, best="-")

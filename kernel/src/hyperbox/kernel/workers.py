@@ -28,7 +28,7 @@ def worker_environment(count: int, disabled: set[str]) -> dict[str, str]:
     return env
 
 
-def run_workers(search: Any, count: int, *, quiet: bool) -> Any:
+def run_workers(search: Any, count: int, *, verbosity: int) -> Any:
     """Run ``search``'s trials (a search on a shared storage) in ``count`` local worker processes,
     which share its run directory; returns its result."""
     from hyperbox.kernel.plugins import get_manager
@@ -45,7 +45,7 @@ def run_workers(search: Any, count: int, *, quiet: bool) -> Any:
         search.study_name,
         "--run-dir",
         str(search.directory),
-        *(["-q"] if quiet else []),
+        *({0: ["-q"], 1: [], 2: ["-v"]}[verbosity]),
     ]
     search.log.info("workers_start", count=count, study=search.study_name, threads=env["OMP_NUM_THREADS"])
     processes = [subprocess.Popen([*command, "--index", str(index)], env=env) for index in range(count)]
