@@ -257,3 +257,42 @@ def test_show_fits_the_terminal_without_cutting_a_number(toy_site, tmp_path, hbk
     assert [cell.strip() for cell in header.strip("┃").split("┃")] == ["#", "state", "front", "cost", "op"]
     unknown = hbk("show", str(run), "--columns", "speed", site=site)
     assert unknown.returncode == 2 and "--columns: no column 'speed'; the run has accuracy, cost" in unknown.stderr
+
+
+def test_keep_keeps_the_best_trials_weights_and_export_takes_any_of_them(toy_site, tmp_path, hbk):
+    import torch
+
+    site = toy_site("toy")
+    trainer = {"name": "toy_trainer", "weights": True}
+    path = toy_experiment(tmp_path, budget={"trials": 6}, runs=True, trainer=trainer, keep=2)
+    assert hbk("run", str(path), "-q", site=site).returncode == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    trials = [t for t in read_jsonl(run / "trials.jsonl") if t["state"] == "complete"]
+    ranked = sorted(trials, key=lambda t: (-t["metrics"]["accuracy"], t["number"]))
+    assert sorted(p.name for p in (run / "weights").iterdir()) == sorted(f"trial-{t['number']}.pt" for t in ranked[:2])
+    second = ranked[1]["number"]
+    out = tmp_path / "second"
+    exported = hbk("export", str(run), "--trial", str(second), "-o", str(out), site=site)
+    assert exported.returncode == 0, exported.stderr
+    assert torch.load(out / "weights.pt", weights_only=True) == {"trained_by": second}
+    assert json.loads((out / "arch.json").read_text()) == ranked[1]["arch"]
+    dropped = ranked[-1]["number"]
+    refused = hbk("export", str(run), "--trial", str(dropped), "-o", str(tmp_path / "x"), site=site)
+    assert refused.returncode == 2 and f"trial {dropped}'s weights were not kept" in refused.stderr
+
+
+def test_with_several_objectives_the_pareto_fronts_weights_are_kept(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    trainer = {"name": "toy_trainer", "weights": True}
+    path = toy_experiment(
+        tmp_path,
+        budget={"trials": 8},
+        runs=True,
+        trainer=trainer,
+        objective=["accuracy", "cost"],
+        direction=["maximize", "minimize"],
+    )
+    assert hbk("run", str(path), "-q", site=site).returncode == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    front = json.loads((run / "summary.json").read_text())["pareto_front"]
+    assert sorted(p.name for p in (run / "weights").iterdir()) == sorted(f"trial-{t['number']}.pt" for t in front)

@@ -286,6 +286,9 @@ def export_command(argv: list[str]) -> int:
     parser.add_argument("rundir")
     parser.add_argument("-o", "--output", metavar="DIR", help="write arch.json, values.json and the model here")
     parser.add_argument(
+        "--trial", type=int, metavar="N", help="export trial N instead of the best (its weights kept with keep: K)"
+    )
+    parser.add_argument(
         "--format",
         choices=list(EXPORT_FORMATS),
         default="state_dict",
@@ -298,21 +301,27 @@ def export_command(argv: list[str]) -> int:
     run = RunDirectory.existing(args.rundir)
     summary = run.summary()
     best = summary.get("best")
-    arch_file = run.path / "best_arch.json"
-    if not arch_file.is_file() or best is None:
+    if args.trial is not None:
+        record = next((t for t in run.trials() if t.number == args.trial and t.state == "complete"), None)
+        if record is None:
+            raise HyperboxError(f"{args.rundir}: no completed trial {args.trial} to export")
+        best = {"number": record.number, "arch": record.arch, "values": record.values}
+    if best is None:
         raise HyperboxError(f"{args.rundir}: no completed trial to export")
     if not args.output:
         if args.format != "state_dict":
             raise ConfigError(f"--format {args.format}: give the folder to write to with -o DIR")
-        sys.stdout.write(arch_file.read_text(encoding="utf-8"))
+        print(json.dumps(best["arch"], indent=2))
         return 0
-    weights = run.best_weights_of(best["number"])
-    elsewhere = summary.get("best_weights")
+    weights = run.weights_of(best["number"])
+    elsewhere = summary.get("best_weights") if args.trial is None else None
     if weights is None and elsewhere:  # the best trial ran on another worker, whose files were out of reach
         raise HyperboxError(
             f"{args.rundir}: the weights of the best trial, {best['number']}, are in {elsewhere}; "
             "copy that file here as best_weights.pt, or export there"
         )
+    if weights is None and args.trial is not None and (run.path / "best_weights.pt").is_file():
+        raise HyperboxError(f"{args.rundir}: trial {args.trial}'s weights were not kept (keep: K keeps the K best)")
     model_file = None
     if args.format != "state_dict":
         if weights is None:
@@ -320,7 +329,7 @@ def export_command(argv: list[str]) -> int:
         model_file = _export_model(run, best["arch"], weights, args.format, Path(args.output))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(arch_file, out / "arch.json")
+    (out / "arch.json").write_text(json.dumps(best["arch"], indent=2) + "\n", encoding="utf-8")
     (out / "values.json").write_text(json.dumps(best.get("values", {}), indent=2) + "\n", encoding="utf-8")
     written = [out / "arch.json", out / "values.json"]
     if model_file is not None:

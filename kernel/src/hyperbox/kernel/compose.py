@@ -68,6 +68,7 @@ def build_search(
             budget=experiment.budget,
             seed=experiment.seed,
             max_consecutive_failures=experiment.max_consecutive_failures,
+            keep=experiment.keep,
             hparams=experiment.hparams or None,
             device=experiment.device,
             directory=directory,

@@ -65,6 +65,8 @@ class Experiment:
     storage_options: dict[str, Any] = attrs.field(factory=dict)
     #: failed trials in a row that stop the search (None: never)
     max_consecutive_failures: int | None = 5
+    #: the best trials whose weights are kept (several objectives: the Pareto front's)
+    keep: int = 1
     source: str = "<experiment>"
 
     def to_json(self) -> dict[str, Any]:
@@ -85,6 +87,7 @@ class Experiment:
             **({"hparams": self.hparams} if self.hparams else {}),
             **({"storage": storage} if storage is not None else {}),
             "max_consecutive_failures": self.max_consecutive_failures,
+            "keep": self.keep,
         }
 
 
@@ -104,6 +107,7 @@ TOP_LEVEL = (
     "hparams",
     "storage",
     "max_consecutive_failures",
+    "keep",
 )
 #: The component whose arguments an experiment's ``hparams`` may search.
 SEARCHABLE_ARGUMENTS = "trainer"
@@ -221,6 +225,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
     storage, storage_options = storage_of(data.get("storage"), source)
     hparams = hparams_of(data.get("hparams"), source)
     failures = max_consecutive_failures_of(data.get("max_consecutive_failures", 5), source)
+    keep = keep_of(data.get("keep", 1), source)
     checks = {"seed": int, "device": str, "output_dir": str, "name": str}
     for key, kind in checks.items():
         if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
@@ -242,6 +247,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         storage=storage,
         storage_options=storage_options,
         max_consecutive_failures=failures,
+        keep=keep,
         source=source,
     )
 
@@ -298,6 +304,13 @@ def max_consecutive_failures_of(value: Any, where: str = "") -> int | None:
     """How many failed trials in a row stop a search: a positive integer, or None (never)."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"{_at(where)}max_consecutive_failures: expected a positive integer or null, got {value!r}")
+    return value
+
+
+def keep_of(value: Any, where: str = "") -> int:
+    """How many of the best trials keep their weights: a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{_at(where)}keep: expected a positive integer, got {value!r}")
     return value
 
 

@@ -38,14 +38,21 @@ from typing import Any
 import attrs
 
 from hyperbox.kernel.components import Resolver, is_spec
-from hyperbox.kernel.config import budget_of, hparams_of, max_consecutive_failures_of, objectives_of, storage_of
+from hyperbox.kernel.config import (
+    budget_of,
+    hparams_of,
+    keep_of,
+    max_consecutive_failures_of,
+    objectives_of,
+    storage_of,
+)
 from hyperbox.kernel.context import Context, RunInfo
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.evaluation import ObjectiveEvaluation, TrainerEvaluation, as_metrics
 from hyperbox.kernel.events import EventLog
 from hyperbox.kernel.hparams import HyperParameters
 from hyperbox.kernel.ledger import Budget, Ledger, LocalLedger
-from hyperbox.kernel.ranking import Ranking
+from hyperbox.kernel.ranking import KeptTrials, Ranking
 from hyperbox.kernel.rundir import RunDirectory
 from hyperbox.kernel.space import SearchSpace, attach_mutables
 from hyperbox.kernel.trial import Trial, TrialRecord, trial_seed
@@ -177,6 +184,9 @@ class Search:
             ``"maximize"``/``"minimize"`` for each (default: maximise all).
         budget: trials (an int), or ``{"trials": N, "seconds": S}``; None: no limit (ask and tell).
         seed: seeds the mutator and each trial (trial ``n`` gets its own seed, ``trial.seed``).
+        keep: in a run directory, the weights of the ``keep`` best trials are kept
+            (``weights/trial-N.pt``), not only the best's; with several objectives, those of the
+            whole Pareto front.
         max_consecutive_failures: in :meth:`run`, a trial that raises is recorded as failed and the
             search goes on, until this many fail in a row (a broken setup): the search then stops
             with the last error (None: never). Bad input (:class:`~hyperbox.kernel.ConfigError`)
@@ -223,6 +233,7 @@ class Search:
         budget: int | Mapping[str, Any] | Budget | None = None,
         seed: int = 0,
         max_consecutive_failures: int | None = 5,
+        keep: int = 1,
         hparams: Mapping[str, Any] | None = None,
         device: str = "cpu",
         directory: str | os.PathLike | RunDirectory | Callable[[], RunDirectory] | None = None,
@@ -247,6 +258,7 @@ class Search:
         self.budget = budget_of(budget)
         self.max_consecutive_failures = max_consecutive_failures_of(max_consecutive_failures)
         self.ranking = Ranking(self.objectives, self.directions)
+        self._kept = KeptTrials(self.ranking, keep_of(keep))
         if objective is not None and (isinstance(objective, str) or not callable(objective)):
             raise ConfigError(
                 f"objective: expected a function objective(trial), got {objective!r} "
@@ -331,6 +343,7 @@ class Search:
             "direction": list(self.directions),
             "budget": attrs.asdict(self.budget),
             "max_consecutive_failures": self.max_consecutive_failures,
+            "keep": self._kept.count,
             **({"hparams": _json_safe(self.hyperparameters.specs)} if self.hyperparameters is not None else {}),
         }
 
@@ -802,6 +815,7 @@ class Search:
         for trial in trials:
             self._records.append(trial)
             self._rank(trial)
+            self._kept.add(trial)
             if not observe:
                 continue
             if trial.state == "complete":
@@ -832,6 +846,7 @@ class Search:
             self.mutator.observe(record.arch, record.metrics)
         if best:
             self._best_model = (record.number, model)
+        self._keep_weights(record, model)
         failure = {} if record.error is None else {"error": record.error}
         self.log.info(
             "trial_end",
@@ -843,6 +858,19 @@ class Search:
             **record.metrics,
         )
         self._call_hook("hyperbox_trial_end", trial=record)
+
+    def _keep_weights(self, record: TrialRecord, model: Any) -> None:
+        """Keep the weights of the ``keep`` best trials (several objectives: the Pareto front's), in
+        a run directory of this search's own (workers sharing one keep the best's alone)."""
+        several = len(self.objectives) > 1
+        directory = self.run_directory
+        if directory is None or directory.shared or not (several or self._kept.count > 1):
+            return
+        kept, dropped = self._kept.add(record)
+        if kept:
+            directory.keep_weights(record.number, model)
+        for number in dropped:
+            directory.drop_weights(number)
 
     def _make_result(self, status: str) -> SearchResult:
         trials = tuple(sorted(self._records, key=lambda t: t.number))

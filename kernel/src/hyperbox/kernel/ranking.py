@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from hyperbox.kernel.trial import TrialRecord
 
-__all__ = ["Ranking", "dominates"]
+__all__ = ["KeptTrials", "Ranking", "dominates"]
 
 
 def dominates(a: Sequence[float], b: Sequence[float]) -> bool:
@@ -39,3 +39,33 @@ class Ranking:
         complete = sorted((t for t in trials if t.state == "complete"), key=lambda t: t.number)
         values = {t.number: self.signed(t.metrics) for t in complete}
         return [t for t in complete if not any(dominates(values[o.number], values[t.number]) for o in complete)]
+
+
+class KeptTrials:
+    """Which trials keep their weights as trials finish: the ``count`` best by :class:`Ranking`'s
+    order, or with several objectives the Pareto front (kept whole)."""
+
+    def __init__(self, ranking: Ranking, count: int) -> None:
+        self.ranking, self.count = ranking, count
+        self._kept: list[TrialRecord] = []
+
+    @property
+    def numbers(self) -> list[int]:
+        return [t.number for t in self._kept]
+
+    def add(self, trial: TrialRecord) -> tuple[bool, list[int]]:
+        """Whether ``trial`` is kept, and the trials it pushes out."""
+        if trial.state != "complete":
+            return False, []
+        if len(self.ranking.objectives) > 1:
+            mine = self.ranking.signed(trial.metrics)
+            if any(dominates(self.ranking.signed(t.metrics), mine) for t in self._kept):
+                return False, []
+            out = [t for t in self._kept if dominates(mine, self.ranking.signed(t.metrics))]
+        else:
+            ranked = sorted([*self._kept, trial], key=self.ranking.key, reverse=True)
+            out = ranked[self.count :]
+            if trial in out:
+                return False, []
+        self._kept = [t for t in self._kept if t not in out] + [trial]
+        return True, [t.number for t in out]

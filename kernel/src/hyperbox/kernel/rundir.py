@@ -37,6 +37,8 @@ BEST_ARCH_FILE, BEST_WEIGHTS_FILE, EVENTS_FILE = "best_arch.json", "best_weights
 BEST_LOCK_FILE = ".best.lock"
 #: The number of the trial whose files ``best_arch.json`` and ``best_weights.pt`` are, written last.
 BEST_MARK_FILE = ".best.json"
+#: The folder of the weights kept beside the best's (``keep: K``): ``trial-N.pt`` each.
+KEPT_DIR = "weights"
 #: Files a search writes about itself; any other file is work worth keeping (a trainer's checkpoint).
 _BOOKKEEPING = {CONFIG_FILE, EVENTS_FILE, TRIALS_FILE, SUMMARY_FILE, BEST_LOCK_FILE, BEST_MARK_FILE}
 #: ``summary.json``'s ``kind`` for a search (other commands write their own kinds).
@@ -236,6 +238,20 @@ class RunDirectory:
         """The best weights file, when it holds trial ``number``'s weights."""
         weights = self.path / BEST_WEIGHTS_FILE
         return weights if weights.is_file() and self._marked() == number else None
+
+    def keep_weights(self, number: int, model: Any) -> None:
+        """Keep trial ``number``'s weights (``weights/trial-N.pt``) beside the best's."""
+        if hasattr(model, "state_dict"):
+            (self.path / KEPT_DIR).mkdir(exist_ok=True)
+            save_state_dict(self.path / KEPT_DIR / f"trial-{number}.pt", model.state_dict())
+
+    def drop_weights(self, number: int) -> None:
+        (self.path / KEPT_DIR / f"trial-{number}.pt").unlink(missing_ok=True)
+
+    def weights_of(self, number: int) -> Path | None:
+        """Trial ``number``'s weights: the best's file when it is the best, else those kept for it."""
+        kept = self.path / KEPT_DIR / f"trial-{number}.pt"
+        return self.best_weights_of(number) or (kept if kept.is_file() else None)
 
     def holds_work(self) -> bool:
         """Whether the directory holds anything worth keeping: a complete trial, or a component's
