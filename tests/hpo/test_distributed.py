@@ -339,3 +339,21 @@ def test_each_workers_lines_say_which_worker(toy_site, tmp_path, hbk):
     assert len(lines) == BUDGET
     assert all(line.split()[1] == "[worker" for line in lines)  # after the time
     assert {line.split("[worker ")[1][0] for line in lines} == {"0", "1"}
+
+
+def test_sigterm_stops_every_local_worker_so_that_the_run_resumes(toy_site, tmp_path):
+    site = toy_site("toy")
+    path = write_experiment(tmp_path, trainer={**EXPERIMENT["trainer"], "pause": 0.5}, budget={"trials": 16})
+    process = hbk_process("run", str(path), "--workers", "2", "-q", site=site, cwd=tmp_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        runs = list(tmp_path.glob("runs/*/trials.jsonl"))
+        if runs and read_jsonl(runs[0]):
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    (directory,) = (tmp_path / "runs").iterdir()
+    assert json.loads((directory / "summary.json").read_text())["status"] == "interrupted"
+    assert len(read_jsonl(directory / "trials.jsonl")) < 16  # stopped, not run to the end

@@ -276,3 +276,15 @@ def test_a_sampler_whose_random_start_fills_the_budget_says_so(make_space):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Search(make_space(), quiet, objective=lambda trial: 1.0, budget=4).run()
+
+
+def test_a_grid_takes_the_values_people_write():
+    from hyperbox.kernel import Search
+    from hyperbox.kernel.hparams import HyperParameters
+
+    space = HyperParameters({"optimizer": ["sgd", "adam", "adamw"], "width": [16, 32]})
+    grid = {"name": "optuna", "sampler": "grid", "sampler_args": {"search_space": {"optimizer": ["adamw", "sgd"]}}}
+    result = Search(space, grid, objective=lambda trial: 1.0, budget=4, seed=0).run()
+    assert {(t.values["optimizer"], t.values["width"]) for t in result.trials} == {
+        (o, w) for o in ("adamw", "sgd") for w in (16, 32)
+    }

@@ -296,3 +296,33 @@ def test_with_several_objectives_the_pareto_fronts_weights_are_kept(toy_site, tm
     (run,) = (tmp_path / "runs").iterdir()
     front = json.loads((run / "summary.json").read_text())["pareto_front"]
     assert sorted(p.name for p in (run / "weights").iterdir()) == sorted(f"trial-{t['number']}.pt" for t in front)
+
+
+def test_a_broken_setup_keeps_its_tracebacks(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(tmp_path, runs=True, trainer={"name": "toy_trainer", "fail_every": 1}, budget={"trials": 9})
+    result = hbk("run", str(path), "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 2
+    (directory,) = (tmp_path / "runs").iterdir()  # kept: its log says what went wrong
+    errors = [e for e in read_jsonl(directory / "events.jsonl") if e["event"] == "trial_error"]
+    assert len(errors) == 5 and "RuntimeError: toy failure in trial 0" in errors[0]["traceback"]
+
+
+def test_resuming_with_no_more_trials_than_recorded_is_refused(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(tmp_path, budget={"trials": 3}, runs=True)
+    assert hbk("run", str(path), "-q", site=site, cwd=tmp_path).returncode == 0
+    (directory,) = (tmp_path / "runs").iterdir()
+    refused = hbk("run", "--resume", str(directory), "budget.trials=3", site=site, cwd=tmp_path)
+    assert refused.returncode == 2 and "budget.trials=3: the run has 3 trials already" in refused.stderr
+
+
+def test_an_unfinished_run_exports_its_best_so_far(toy_site, tmp_path, hbk):
+    site = toy_site("toy")
+    path = toy_experiment(tmp_path, budget={"trials": 3}, runs=True)
+    assert hbk("run", str(path), "-q", site=site, cwd=tmp_path).returncode == 0
+    (directory,) = (tmp_path / "runs").iterdir()
+    best = json.loads((directory / "summary.json").read_text())["best"]
+    (directory / "summary.json").unlink()  # as a killed run leaves it
+    exported = hbk("export", str(directory), site=site)
+    assert exported.returncode == 0 and json.loads(exported.stdout) == best["arch"]

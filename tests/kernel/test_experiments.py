@@ -140,7 +140,7 @@ def test_trainer_hyperparameters_are_searched_with_the_architecture(toy_site, tm
 
 def test_a_diverged_objective_fails_its_trial_and_never_becomes_the_best(toy_site, tmp_path, toy_experiment):
     toy_site("toy")
-    path = toy_experiment(estimators=[{"name": "toy_score", "scale": float("nan")}], max_consecutive_failures=None)
+    path = toy_experiment(estimators=[{"name": "toy_score", "scale": float("nan")}])
     summary = build_search(load_experiment(path), console=False).run().to_json()
     trials = read_jsonl(Path(summary["directory"]) / "trials.jsonl")
     assert [t["state"] for t in trials] == ["failed"] * 5

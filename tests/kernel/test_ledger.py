@@ -1,8 +1,6 @@
 """Ledgers: the local budget, and storages from plugins that several runs share (toy storage)."""
 
 import json
-import shutil
-import socket
 import time
 
 import pytest
@@ -111,14 +109,20 @@ def test_a_shared_run_is_resumed_by_joining_not_by_resume(toy_site, tmp_path, to
         resume_search(run.directory, console=False)
 
 
-def finish_two_workers(toy_experiment, tmp_path, remove_first=False):
-    """A run on a toy storage runs every trial; a second worker joins after, learns them, and ends."""
+def finish_two_workers(toy_experiment, tmp_path, monkeypatch, first_host=None):
+    """A run on a toy storage runs every trial (on ``first_host``, if given); a second worker joins
+    after, learns them, and ends."""
+    import hyperbox.kernel.engine
+
     keeping = {"name": "toy_trainer", "weights": True}
     first = build_search(
         load_experiment(toy_experiment(budget={"trials": 4}, storage="toy://weights", trainer=keeping)),
         console=False,
     )
-    first.run()
+    with monkeypatch.context() as patch:
+        if first_host is not None:
+            patch.setattr(hyperbox.kernel.engine, "HOST", first_host)
+        first.run()
     ledger = PluginManager().registry.get("storages", "toy").load()("toy://weights", study=None)
     second = build_search(
         load_experiment(toy_experiment(output_dir=str(tmp_path / "second"), trainer={"name": "toy_trainer"})),
@@ -127,16 +131,14 @@ def finish_two_workers(toy_experiment, tmp_path, remove_first=False):
         worker=1,
     )
     second.start()
-    if remove_first:
-        shutil.rmtree(first.directory)
     return first, second.close()
 
 
-def test_a_worker_whose_best_trial_ran_elsewhere_copies_its_weights(toy_site, tmp_path, toy_experiment):
+def test_a_worker_whose_best_trial_ran_elsewhere_copies_its_weights(toy_site, tmp_path, toy_experiment, monkeypatch):
     import torch
 
     toy_site("toy")
-    first, result = finish_two_workers(toy_experiment, tmp_path)
+    first, result = finish_two_workers(toy_experiment, tmp_path, monkeypatch)
     assert result.trials and all(t.directory == str(first.directory.resolve()) for t in result.trials)
     directory = result.directory
     summary = json.loads((directory / "summary.json").read_text())
@@ -146,13 +148,15 @@ def test_a_worker_whose_best_trial_ran_elsewhere_copies_its_weights(toy_site, tm
     assert summary["best_weights"] == str(directory / "best_weights.pt")
 
 
-def test_weights_out_of_reach_are_never_replaced_by_another_trials(toy_site, tmp_path, toy_experiment, hbk):
+def test_weights_out_of_reach_are_never_replaced_by_another_trials(
+    toy_site, tmp_path, toy_experiment, hbk, monkeypatch
+):
     site = toy_site("toy")
-    first, result = finish_two_workers(toy_experiment, tmp_path, remove_first=True)
+    first, result = finish_two_workers(toy_experiment, tmp_path, monkeypatch, first_host="another-machine")
     directory = result.directory
     summary = json.loads((directory / "summary.json").read_text())
     assert not (directory / "best_weights.pt").exists()
-    where = f"{socket.gethostname()}:{first.directory.resolve() / 'best_weights.pt'}"
+    where = f"another-machine:{first.directory.resolve() / 'best_weights.pt'}"
     assert summary["best_weights"] == where
     exported = hbk("export", str(directory), "-o", str(tmp_path / "out"), site=site)
     assert exported.returncode == 2

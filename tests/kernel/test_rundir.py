@@ -37,7 +37,7 @@ def directory(tmp_path):
 
 
 def test_the_best_files_name_their_trial(directory):
-    assert json.loads((directory.path / BEST_MARK_FILE).read_text()) == {"number": 0}
+    assert json.loads((directory.path / BEST_MARK_FILE).read_text())["number"] == 0
     assert directory.best_weights_of(0) is not None
     assert directory.best_weights_of(3) is None  # same architecture, another trial
 
@@ -72,3 +72,16 @@ def test_a_kill_while_writing_never_leaves_one_trials_weights_under_another(dire
     found = weights_in(directory)
     assert found in (1, None)  # the new best's weights, or none: never trial 0's
     assert (directory.best_weights_of(new_best.number) is not None) == (found == 1)
+
+
+def test_workers_sharing_a_directory_never_replace_a_better_best_not_yet_recorded(tmp_path):
+    (tmp_path / "config.yaml").write_text("name: shared\n")
+    first, second = RunDirectory(tmp_path, shared=True), RunDirectory(tmp_path, shared=True)
+
+    def better(a, b):
+        return (a.metrics["accuracy"], -a.number) > (b.metrics["accuracy"], -b.number)
+
+    first.save_best(record(3, {"k": 3}), Weights(3), better)  # saved; trials.jsonl does not hold it yet
+    second.save_best(record(1, {"k": 1}), Weights(1), better)  # worse (accuracy 1 < 3): must not replace it
+    assert json.loads((tmp_path / BEST_MARK_FILE).read_text())["number"] == 3
+    assert weights_in(first) == 3

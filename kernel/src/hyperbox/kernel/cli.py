@@ -112,15 +112,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hbk: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # the reader went away (hbk plugins --json | head): end quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError as error:
+        if not _stdout_closed():
+            return _report(error, options.debug)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the reader went away (| head)
         return 0
     except Exception as error:
-        if options.debug:
-            raise
-        message = str(error) if isinstance(error, HyperboxError) else f"{type(error).__name__}: {error}"
-        print(f"hbk: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
-        return 2 if isinstance(error, HyperboxError) else 1
+        return _report(error, options.debug)
+
+
+def _report(error: Exception, debug: bool) -> int:
+    """One line on stderr (the traceback with ``--debug``); exit 2 for bad input, 1 otherwise."""
+    if debug:
+        raise error
+    message = str(error) if isinstance(error, HyperboxError) else f"{type(error).__name__}: {error}"
+    print(f"hbk: error: {message.splitlines()[0] if message else type(error).__name__}", file=sys.stderr)
+    return 2 if isinstance(error, HyperboxError) else 1
+
+
+def _stdout_closed() -> bool:
+    """Whether the process reading our output went away (``hbk plugins --json | head``): the pipe
+    of stdout reports an error (a broken pipe elsewhere, a database socket, is a real error)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() (Windows), or no file descriptor
+        return True
 
 
 if __name__ == "__main__":

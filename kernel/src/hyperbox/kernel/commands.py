@@ -150,7 +150,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
     from hyperbox.kernel.events import shown
 
-    console = Console()
+    console = Console(emoji=False)
     best = summary["best"]
     console.print(f"[bold]run[/bold] {summary['directory']}  ({summary['complete']} trials complete)")
     if best is None:
@@ -246,7 +246,7 @@ def show_command(argv: list[str]) -> int:
     config = yaml_load((path / "config.yaml").read_text(encoding="utf-8")) or {}
     objectives, directions = objectives_of(config.get("objective"), config.get("direction"), str(path))
     table = TrialTable([TrialRecord.from_json(t) for t in trials], objectives, directions)
-    console = Console()
+    console = Console(emoji=False)
     asked = None if args.columns is None else [c.strip() for c in args.columns.split(",") if c.strip()]
     columns, left = table.choose(console.width, asked)
     console.print(table.render(columns, str(path)))
@@ -300,7 +300,7 @@ def export_command(argv: list[str]) -> int:
 
     run = RunDirectory.existing(args.rundir)
     summary = run.summary()
-    best = summary.get("best")
+    best = summary.get("best") or run.best_so_far()  # an unfinished run: the best recorded so far
     if args.trial is not None:
         record = next((t for t in run.trials() if t.number == args.trial and t.state == "complete"), None)
         if record is None:
@@ -335,14 +335,14 @@ def export_command(argv: list[str]) -> int:
     if model_file is not None:
         written.append(model_file)
     elif weights is not None:
-        shutil.copyfile(weights, out / "weights.pt")
-        written.append(out / "weights.pt")
+        shutil.copyfile(weights, out / EXPORT_FORMATS["state_dict"])
+        written.append(out / EXPORT_FORMATS["state_dict"])
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
-def _export_model(run: Any, arch: dict[str, Any], weights: Path, format: str, out: Path) -> Path:
-    """The run's best model, rebuilt from its experiment with its trained weights, written in ``format``."""
+def _export_model(run: Any, arch: dict[str, Any], weights: Path, kind: str, out: Path) -> Path:
+    """The run's best model, rebuilt from its experiment with its trained weights, written as ``kind``."""
     from hyperbox.kernel.compose import build_search
     from hyperbox.kernel.config import parse_experiment
     from hyperbox.kernel.files import load_state_dict
@@ -359,13 +359,13 @@ def _export_model(run: Any, arch: dict[str, Any], weights: Path, format: str, ou
             raise HyperboxError(f"{run.path}: no plugin builds this space's model with a known input shape")
         model.load_state_dict(load_state_dict(weights))
         out.mkdir(parents=True, exist_ok=True)
-        path = out / EXPORT_FORMATS[format]
+        path = out / EXPORT_FORMATS[kind]
         try:
-            written = hook.hyperbox_export_model(model=model, input_shape=tuple(input_shape), format=format, path=path)
+            written = hook.hyperbox_export_model(model=model, input_shape=tuple(input_shape), format=kind, path=path)
         except ValueError as error:
-            raise ConfigError(f"--format {format}: {error}") from None
+            raise ConfigError(f"--format {kind}: {error}") from None
         if written is None:
-            raise HyperboxError(f"--format {format}: no plugin exports {type(model).__name__} models")
+            raise HyperboxError(f"--format {kind}: no plugin exports {type(model).__name__} models")
         return Path(written)
     finally:
         search.close()

@@ -99,6 +99,10 @@ def resume_search(directory: str | os.PathLike, overrides: Sequence[str] = (), *
             "may change (start a new run for anything else)"
         )
     data = apply_overrides(run.config(), overrides, where)
+    trials = (data.get("budget") or {}).get("trials")
+    recorded = len(run.trials())
+    if overrides and isinstance(trials, int) and not isinstance(trials, bool) and trials <= recorded:
+        raise ConfigError(f"--resume: budget.trials={trials}: the run has {recorded} trials already; give more")
     if data.get("created_from") == "python":
         raise ConfigError(
             f"{where}: the search was created from Python; resume it there with "

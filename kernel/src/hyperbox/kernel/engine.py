@@ -24,7 +24,6 @@ import gc
 import math
 import os
 import random
-import socket
 import sys
 import time
 import traceback
@@ -55,7 +54,7 @@ from hyperbox.kernel.ledger import Budget, Ledger, LocalLedger
 from hyperbox.kernel.ranking import KeptTrials, Ranking
 from hyperbox.kernel.rundir import RunDirectory
 from hyperbox.kernel.space import SearchSpace, attach_mutables
-from hyperbox.kernel.trial import Trial, TrialRecord, trial_seed
+from hyperbox.kernel.trial import HOST, Trial, TrialRecord, trial_seed
 
 __all__ = ["Search", "SearchResult", "SearchWarning", "search", "seed_everything", "storage_factory"]
 
@@ -68,8 +67,6 @@ class SearchWarning(UserWarning):
 RUN_DIR = "{run_dir}"
 #: How a search ends.
 STATUSES = ("complete", "interrupted", "failed")
-#: This machine, in each trial's record (where its files are).
-HOST = socket.gethostname()
 
 
 def seed_everything(seed: int) -> None:
@@ -393,7 +390,7 @@ class Search:
         self.log: EventLog | None = None
         self._console = console
         # a worker of a shared study says which one it is, beside the other workers' lines
-        self._log_prefix = f"[worker {self._worker}] " if _is_ledger(storage) else ""
+        self._log_prefix = f"[worker {self._worker}] " if storage is not None else ""
         self._progress_wanted = (bool(console) and sys.stderr.isatty()) if progress is None else progress
         self._records: list[TrialRecord] = []
         self._best: TrialRecord | None = None
@@ -549,7 +546,7 @@ class Search:
                 self._release("interrupted" if interrupted else "failed")
             finally:
                 self._state = "broken"
-                if not interrupted:
+                if isinstance(error, ConfigError):
                     self._discard_empty_directory()
             raise
 
@@ -641,7 +638,7 @@ class Search:
         unlimited = self.budget.trials is None and self.budget.seconds is None
         if unlimited and not _is_ledger(self._storage_given):  # a joined study brings its own budget
             raise ConfigError("run: budget: give trials and/or seconds (budget=20 or {'trials': 20, 'seconds': 600})")
-        status = "complete"
+        status, bad_input = "complete", False
         progress = None
         try:
             self.start()
@@ -651,37 +648,46 @@ class Search:
                 progress = TrialProgress(
                     self.objectives[0], self.budget.trials, done=len(self._records), console=self.log.console
                 )
-            failures = 0  # in a row
+            failures, last_error = 0, None  # trials that raised, in a row
             while (trial := self.ask()) is not None:
                 running = self._running[trial.number]
+                out_of_memory = False
                 try:
                     metrics, model = self.evaluation(trial, running.decisions, self._context(trial))
                 except TrialPruned as pruned:
-                    record = self.tell(trial, pruned)
+                    self.tell(trial, pruned)
+                    failures = 0
                 except (KeyboardInterrupt, SystemExit, HyperboxError) as error:  # bad input stops at once
                     if not isinstance(error, KeyboardInterrupt):
                         self.tell(trial, error)
                     raise
                 except Exception as error:
                     record = self._record_failure(trial, error)
+                    failures += 1
+                    out_of_memory = _out_of_memory(error)
+                    last_error = None if out_of_memory else error  # its frames hold the trial's tensors
                 else:
-                    record = self.tell(trial, metrics, model=model)
-                failures = failures + 1 if record.state == "failed" else 0
+                    self.tell(trial, metrics, model=model)
+                    failures = 0
+                if out_of_memory:  # outside the handler: nothing refers to the trial's tensors any more
+                    _free_memory()
                 if self.max_consecutive_failures is not None and failures >= self.max_consecutive_failures:
-                    raise HyperboxError(f"{failures} trials failed in a row; the last, {record.number}: {record.error}")
+                    message = f"{failures} trials failed in a row; the last, {record.number}: {record.error}"
+                    raise HyperboxError(message) from last_error
                 if progress is not None:
                     progress.update(self._records, self._best)
         except KeyboardInterrupt:
             status = "interrupted"
             raise
-        except BaseException:
+        except BaseException as error:
             status = "failed"
+            bad_input = isinstance(error, ConfigError)
             raise
         finally:
             if progress is not None:
                 progress.close()
             result = self.close(status)
-            if status == "failed":
+            if status == "failed" and bad_input:
                 self._discard_empty_directory()
         return result
 
@@ -751,24 +757,16 @@ class Search:
             self.log.close()
 
     def _discard_empty_directory(self) -> None:
-        """A search that failed in a directory it created, leaving nothing worth keeping (no
-        complete trial, no component state), leaves no directory."""
+        """A search stopped by bad input in a directory it created, leaving nothing worth keeping
+        (no complete trial, no component state), leaves no directory."""
         directory = self.run_directory
         if directory is not None and directory.fresh and not self.resumed and not directory.holds_work():
             directory.remove()
 
     def _record_failure(self, trial: Trial, error: Exception) -> TrialRecord:
-        """Tell a trial that raised as failed, its traceback in the event log; memory it held
-        (out of memory on a large candidate) is freed before the next trial."""
+        """Tell a trial that raised as failed, its traceback in the event log."""
         self.log.info("trial_error", number=trial.number, traceback="".join(traceback.format_exception(error)).rstrip())
-        record = self.tell(trial, error)
-        if isinstance(error, MemoryError) or "OutOfMemory" in type(error).__name__:
-            error.__traceback__ = None  # its frames hold the trial's tensors
-            gc.collect()
-            torch = sys.modules.get("torch")
-            if torch is not None and torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        return record
+        return self.tell(trial, error)
 
     def _call_hook(self, name: str, **arguments: Any) -> None:
         """Call lifecycle hook ``name`` with the search's description (built only when a plugin listens)."""
@@ -905,6 +903,9 @@ class Search:
                 "the best decisions are result.best.values"
             )
         weights = None if self.run_directory is None else self.run_directory.best_weights_of(trial.number)
+        elsewhere = None if self.run_directory is None else self.run_directory.best_weights_location(trial)
+        if weights is None and elsewhere is not None:
+            raise HyperboxError(f"best_model: the weights of trial {trial.number} are in {elsewhere}")
         if weights is not None and hasattr(model, "load_state_dict"):
             from hyperbox.kernel.files import load_state_dict
 
@@ -942,6 +943,18 @@ def _as_list(estimators: Any) -> list:
     if isinstance(estimators, (str, Mapping)) or not isinstance(estimators, Iterable):
         return [estimators]
     return list(estimators)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, MemoryError) or "OutOfMemory" in type(error).__name__
+
+
+def _free_memory() -> None:
+    """Give back what a trial that ran out of memory held: its tensors, and the device's cache."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _is_ledger(storage: Any) -> bool:

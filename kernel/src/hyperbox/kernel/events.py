@@ -47,8 +47,8 @@ def _trial_end(fields: Mapping[str, Any]) -> str:
 
 def _run_end(fields: Mapping[str, Any]) -> str:
     best = fields.get("best")
-    shown = "no trial completed" if best is None else f"best trial {best['number']} | {_pairs(best['metrics'])}"
-    return f"search {fields.get('status')}: {shown}"
+    outcome = "no trial completed" if best is None else f"best trial {best['number']} | {_pairs(best['metrics'])}"
+    return f"search {fields.get('status')}: {outcome}"
 
 
 #: event -> (least verbosity that shows it, its line); other events show at verbosity 2 as ``key=value``.
@@ -92,7 +92,7 @@ class EventLog:
         if self.verbosity:
             from rich.console import Console
 
-            self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+            self.console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
     def info(self, event: str, **fields: Any) -> None:
         self.record(event, **fields)

@@ -19,7 +19,7 @@ class TrialProgress:
             TextColumn("best {task.fields[best]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            console=console or Console(stderr=True),
+            console=console or Console(stderr=True, emoji=False),
             transient=False,
         )
         self._task = self._progress.add_task("trials", total=total, completed=done, best="-")

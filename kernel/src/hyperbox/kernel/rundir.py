@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ import yaml
 from hyperbox.kernel.config import yaml_load
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.files import append_jsonl, locked, read_jsonl, save_state_dict, write_json, write_text
-from hyperbox.kernel.trial import TrialRecord
+from hyperbox.kernel.trial import HOST, TrialRecord
 
 __all__ = ["RunDirectory"]
 
@@ -161,29 +160,47 @@ class RunDirectory:
 
     def save_best(self, trial: TrialRecord, model: Any, better: Callable[[TrialRecord, TrialRecord], bool]) -> None:
         """Write ``trial``'s architecture and (when ``model`` has them) weights as the best; in a
-        shared directory only when no trial recorded there is ``better``."""
+        shared directory only when no trial recorded there, nor the one the files hold, is ``better``."""
         if not self.shared:
-            self._write_best(trial, model)
+            self._replace_best(trial, lambda weights: _save_weights(model, weights))
             return
         with locked(self.path / BEST_LOCK_FILE):
-            if any(r.state == "complete" and r.number != trial.number and better(r, trial) for r in self.trials()):
+            rivals = [r for r in self.trials() if r.state == "complete"]
+            marked = self._marked_trial()
+            if marked is not None:  # saved by another worker that has not recorded it yet
+                rivals.append(marked)
+            if any(r.number != trial.number and better(r, trial) for r in rivals):
                 return
-            self._write_best(trial, model)
+            self._replace_best(trial, lambda weights: _save_weights(model, weights))
 
-    def _write_best(self, trial: TrialRecord, model: Any) -> None:
-        # The mark goes first and comes back last: a kill in between leaves files without a mark,
-        # which are never taken for any trial's (see repair_best).
-        mark, arch, weights = self.path / BEST_MARK_FILE, self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
+    def _replace_best(self, trial: TrialRecord, write_weights: Callable[[Path], None]) -> None:
+        """The best files become ``trial``'s. The mark goes first and comes back last: a kill in
+        between leaves files without a mark, which are never taken for any trial's (see repair_best)."""
+        mark, weights = self.path / BEST_MARK_FILE, self.path / BEST_WEIGHTS_FILE
         mark.unlink(missing_ok=True)
         weights.unlink(missing_ok=True)
-        if hasattr(model, "state_dict"):
-            save_state_dict(weights, model.state_dict())
-        write_json(arch, trial.arch)
-        write_json(mark, {"number": trial.number})
+        write_weights(weights)
+        write_json(self.path / BEST_ARCH_FILE, trial.arch)
+        write_json(mark, {"number": trial.number, "metrics": trial.metrics})
+
+    def best_so_far(self) -> dict[str, Any] | None:
+        """The best trial the files hold (``number``, ``arch``, ``values``), for a run without a summary."""
+        marked = self._marked_trial()
+        if marked is None:
+            return None
+        values = next((t.values for t in self.trials() if t.number == marked.number), {})
+        return {"number": marked.number, "arch": marked.arch, "values": values, "metrics": marked.metrics}
 
     def _marked(self) -> int | None:
+        marked = self._marked_trial()
+        return None if marked is None else marked.number
+
+    def _marked_trial(self) -> TrialRecord | None:
+        """The trial whose files the best files are (its number, architecture and metrics)."""
         try:
-            return json.loads((self.path / BEST_MARK_FILE).read_text(encoding="utf-8"))["number"]
+            mark = json.loads((self.path / BEST_MARK_FILE).read_text(encoding="utf-8"))
+            arch = json.loads((self.path / BEST_ARCH_FILE).read_text(encoding="utf-8"))
+            return TrialRecord(mark["number"], arch, seed=0, state="complete", metrics=mark.get("metrics", {}))
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None
 
@@ -192,36 +209,18 @@ class RunDirectory:
         marked as its lose their weights (whose trial is unknown) and get its architecture."""
         if best is None or self.shared or self._marked() == best.number:
             return
-        (self.path / BEST_WEIGHTS_FILE).unlink(missing_ok=True)
-        write_json(self.path / BEST_ARCH_FILE, best.arch)
-        write_json(self.path / BEST_MARK_FILE, {"number": best.number})
+        self._replace_best(best, lambda weights: None)
 
     def adopt_best(self, best: TrialRecord | None) -> None:
         """Make the best files ``best``'s: copied from the run directory it ran in when that is on
         this machine and holds them (another worker's), else repaired (see :meth:`repair_best`)."""
         if best is None or self.shared:
             return
-        source = None if best.directory is None else Path(best.directory)
-        if self._marked() != best.number and source is not None and best.host == socket.gethostname():
-            if source.resolve() != self.path.resolve() and RunDirectory(source)._marked() == best.number:
-                self._copy_best(RunDirectory(source), best)
+        source = None if best.directory is None else RunDirectory(best.directory)
+        if self._marked() != best.number and source is not None and best.host == HOST:
+            if source.path.resolve() != self.path.resolve() and source._marked() == best.number:
+                self._replace_best(best, lambda weights: _copy_weights(source, best.number, weights))
         self.repair_best(best)
-
-    def _copy_best(self, source: RunDirectory, best: TrialRecord) -> None:
-        mark, arch, weights = self.path / BEST_MARK_FILE, self.path / BEST_ARCH_FILE, self.path / BEST_WEIGHTS_FILE
-        mark.unlink(missing_ok=True)
-        weights.unlink(missing_ok=True)
-        try:
-            if (source.path / BEST_WEIGHTS_FILE).is_file():
-                tmp = weights.with_name(f".{weights.name}.tmp")
-                shutil.copyfile(source.path / BEST_WEIGHTS_FILE, tmp)
-                os.replace(tmp, weights)
-        except OSError:  # gone meanwhile: repair_best leaves no weights, and says where they were
-            weights.unlink(missing_ok=True)
-        if source._marked() != best.number:  # overwritten while copying: not its weights
-            weights.unlink(missing_ok=True)
-        write_json(arch, best.arch)
-        write_json(mark, {"number": best.number})
 
     def best_weights_location(self, best: TrialRecord | None) -> str | None:
         """Where the best trial's weights are: this directory's file, or (when they could not be
@@ -230,9 +229,12 @@ class RunDirectory:
             return None
         if self.best_weights_of(best.number) is not None:
             return str(self.path / BEST_WEIGHTS_FILE)
-        if best.directory is not None and Path(best.directory).resolve() != self.path.resolve():
-            return f"{best.host}:{Path(best.directory) / BEST_WEIGHTS_FILE}"
-        return None
+        if best.directory is None or Path(best.directory).resolve() == self.path.resolve():
+            return None
+        elsewhere = Path(best.directory) / BEST_WEIGHTS_FILE
+        if best.host == HOST and not elsewhere.is_file():
+            return None  # on this machine, and none kept there either
+        return f"{best.host}:{elsewhere}"
 
     def best_weights_of(self, number: int) -> Path | None:
         """The best weights file, when it holds trial ``number``'s weights."""
@@ -259,3 +261,21 @@ class RunDirectory:
         if any(t.state == "complete" for t in self.trials()):
             return True
         return any(p.name not in _BOOKKEEPING and not p.name.startswith(".") for p in self.path.iterdir())
+
+
+def _save_weights(model: Any, path: Path) -> None:
+    if hasattr(model, "state_dict"):
+        save_state_dict(path, model.state_dict())
+
+
+def _copy_weights(source: RunDirectory, number: int, path: Path) -> None:
+    """Copy trial ``number``'s weights out of ``source``, unless they are gone or replaced meanwhile."""
+    try:
+        if (source.path / BEST_WEIGHTS_FILE).is_file():
+            tmp = path.with_name(f".{path.name}.tmp")
+            shutil.copyfile(source.path / BEST_WEIGHTS_FILE, tmp)
+            os.replace(tmp, path)
+    except OSError:  # gone meanwhile: no weights here, and the summary says where they were
+        path.unlink(missing_ok=True)
+    if source._marked() != number:  # overwritten while copying: not its weights
+        path.unlink(missing_ok=True)

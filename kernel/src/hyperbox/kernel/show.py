@@ -44,8 +44,11 @@ class TrialTable:
         self.available += [name for name in value_names if name not in self._taken(metric_names)]
         self.available += [*metric_names, "seconds"]
         self._metric_columns = set(metric_names) | set(objectives)
-        self.front = {t.number for t in Ranking(objectives, directions).pareto_front(self.trials)}
         self.several = len(objectives) > 1
+        measured = [t for t in self.trials if all(o in t.metrics for o in objectives)]  # a tune-lr run measures none
+        self.front = (
+            {t.number for t in Ranking(objectives, directions).pareto_front(measured)} if self.several else set()
+        )
 
     def _taken(self, metric_names: Sequence[str]) -> set[str]:
         """Names already used by a metric (a decision of the same name is shown as the metric)."""

@@ -9,6 +9,7 @@ hold: plain data that round-trips through JSON. A :class:`Trial` is the trial be
 from __future__ import annotations
 
 import numbers
+import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,10 @@ import attrs
 from hyperbox.kernel.errors import ConfigError
 
 __all__ = ["Trial", "TrialRecord", "checked_report", "metric_value", "trial_seed"]
+
+
+#: This machine, in each trial's record (where the trial's files are).
+HOST = socket.gethostname()
 
 
 def metric_value(value: Any, what: str) -> float:

@@ -7,6 +7,7 @@ The coordinating process has created the run directory and the shared study; it 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -52,8 +53,11 @@ def run_workers(search: Any, count: int, *, verbosity: int) -> Any:
     status = "complete"
     try:
         codes = [process.wait() for process in processes]
-    except KeyboardInterrupt:  # the workers got the terminal's SIGINT too
+    except KeyboardInterrupt:  # Ctrl-C reached the workers too; SIGTERM (kill, a scheduler) only this process
         status = "interrupted"
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)  # a worker stops as it does on Ctrl-C: resumably
         for process in processes:
             process.wait()
         raise

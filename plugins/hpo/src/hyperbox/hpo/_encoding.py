@@ -119,6 +119,14 @@ class SpaceEncoding:
             params.update(self.encode_decision(key, decision))
         return params
 
+    def encode_value(self, key: str, value: Any) -> dict[str, Any]:
+        """The Optuna parameters of a value a user wrote (``adamw`` for a categorical labelled so;
+        an index otherwise)."""
+        choices = self._choices.get(key)
+        if choices is not None and choices != list(range(len(choices))) and value in choices:
+            return {key: value}
+        return self.encode_decision(key, value)
+
     def encode_decision(self, key: str, decision: Any) -> dict[str, Any]:
         """The Optuna parameters of one decision of ``key``."""
         domain = self.space[key]

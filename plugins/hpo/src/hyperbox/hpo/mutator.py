@@ -148,7 +148,7 @@ class OptunaMutator(Mutator):
         grid = {}
         for name in self.encoding.distributions:
             if name in given:
-                grid[name] = [self.encoding.encode_decision(name, value)[name] for value in given[name]]
+                grid[name] = [self.encoding.encode_value(name, value)[name] for value in given[name]]
             elif (values := self.encoding.finite_values(name)) is not None:
                 grid[name] = values
             else:

@@ -169,10 +169,11 @@ class EvolutionMutator(Mutator):
 
     def budget_warnings(self, trials: int) -> list[str]:
         if self.warmup >= trials:
+            setting = "population_size" if self.warmup == self.population_size else "warmup"
             return [
-                f"evolution: its warm-up of {self.warmup} random architectures (population_size) fills the budget of "
-                f"{trials} trials, so it never evolves and searches as random search does; lower population_size "
-                "(or warmup) or raise the budget"
+                f"evolution: its warm-up of {self.warmup} random architectures ({setting}) fills the budget of "
+                f"{trials} trials, so it never evolves and searches as random search does; lower {setting} "
+                "or raise the budget"
             ]
         return []
 
