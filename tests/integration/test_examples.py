@@ -131,7 +131,7 @@ with torch.no_grad():
 
 
 @pytest.mark.slow
-def test_a_torchscript_export_runs_without_hyperbox_and_scores_what_the_run_reported(hbk, tmp_path):
+def test_torchscript_and_onnx_exports_run_without_hyperbox_and_score_what_the_run_reported(hbk, tmp_path):
     import subprocess
     import sys
 
@@ -159,3 +159,12 @@ def test_a_torchscript_export_runs_without_hyperbox_and_scores_what_the_run_repo
     assert float(scored.stdout) == pytest.approx(reported, abs=1e-6)
     refused = hbk("export", str(directory), "--format", "torchscript")
     assert refused.returncode == 2 and "give the folder to write to with -o DIR" in refused.stderr
+
+    # ONNX, run by onnxruntime on a batch of any size, scores the same
+    onnxruntime = pytest.importorskip("onnxruntime")
+    exported = hbk("export", str(directory), "--format", "onnx", "-o", str(tmp_path / "onnx"))
+    assert exported.returncode == 0, exported.stderr
+    session = onnxruntime.InferenceSession(str(tmp_path / "onnx" / "model.onnx"))
+    images, labels = test.tensors
+    (logits,) = session.run(None, {"input": images.numpy()})
+    assert float((logits.argmax(1) == labels.numpy()).mean()) == pytest.approx(reported, abs=1e-6)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -30,12 +31,20 @@ def export_model(model: nn.Module, input_shape: Sequence[int], format: str, path
                 raise ValueError(
                     "ONNX export needs the onnx package: pip install 'hyperbox-plugin-nas[onnx]'"
                 ) from None
-            torch.onnx.export(
-                model,
-                (example,),
-                path,
-                input_names=["input"],
-                output_names=["output"],
-                dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
-            )
+            with warnings.catch_warnings():  # the exporter's own deprecation notices are not the user's
+                warnings.simplefilter("ignore")
+                _export_onnx(model, example, path)
     return path
+
+
+def _export_onnx(model: nn.Module, example: torch.Tensor, path: str) -> None:
+    torch.onnx.export(
+        model,
+        (example,),
+        path,
+        input_names=["input"],
+        output_names=["output"],
+        dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+        external_data=False,  # one file, weights inside
+        verbose=False,
+    )
