@@ -48,6 +48,9 @@ def hyperbox_register_datasets(register):
     register("cifar10", f"{datasets}:cifar10", help="CIFAR-10 binary batches already on disk.")
     register("image_folder", f"{datasets}:image_folder", help="root/class/image files already on disk.")
     register("synthetic", f"{datasets}:synthetic", help="Random tensors with a learnable rule (tests).")
+    register(
+        "csv", f"{datasets}:csv", help="A table in a CSV file already on disk (numbers standardised, text one-hot)."
+    )
 
 
 @hookimpl

@@ -16,5 +16,7 @@ __getattr__, __all__ = lazy_exports(
         "cifar10": "_cifar",
         "image_folder": "_image_folder",
         "synthetic": "_synthetic",
+        "csv": "_tabular",
+        "from_arrays": "_tabular",
     },
 )
