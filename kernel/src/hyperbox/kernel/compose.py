@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hyperbox.kernel.config import Experiment, apply_overrides, check_components, parse_experiment
+from hyperbox.kernel.components import Resolver
+from hyperbox.kernel.config import Experiment, apply_overrides, parse_experiment
 from hyperbox.kernel.engine import Search
 from hyperbox.kernel.errors import ConfigError
 from hyperbox.kernel.plugins import PluginManager, get_manager
@@ -48,7 +49,7 @@ def build_search(
     """
     manager = manager or get_manager()
     source = experiment.source
-    check_components(experiment, manager.registry)
+    _check_components(experiment, Resolver(lambda: manager.registry))
     if directory is None:
         directory = functools.partial(
             RunDirectory.create, experiment.output_dir, experiment.name, f"{source}: output_dir"
@@ -85,6 +86,18 @@ def build_search(
     except ConfigError as error:
         message = str(error)
         raise ConfigError(message if message.startswith(f"{source}:") else f"{source}: {message}") from None
+
+
+def _check_components(experiment: Experiment, resolver: Resolver) -> None:
+    """Every component exists and its arguments fit its factory's signature, before any is built."""
+    items = [
+        ("datasets", "dataset", experiment.dataset),
+        ("spaces", "space", experiment.space),
+        ("mutators", "mutator", experiment.mutator),
+        ("trainers", "trainer", experiment.trainer),
+    ] + [("estimators", f"estimators[{i}]", e) for i, e in enumerate(experiment.estimators)]
+    for kind, where, spec in items:
+        resolver.factory(kind, spec, f"{experiment.source}: {where}")
 
 
 def resume_search(directory: str | os.PathLike, overrides: Sequence[str] = (), **options: Any) -> Search:

@@ -15,9 +15,8 @@ from typing import Any
 import attrs
 import yaml
 
-from hyperbox.kernel.errors import ConfigError, HyperboxError
+from hyperbox.kernel.errors import ConfigError
 from hyperbox.kernel.ledger import Budget
-from hyperbox.kernel.registry import Registry
 
 #: Arguments the kernel passes itself; an experiment need not (but may) give them.
 INJECTED = {
@@ -349,36 +348,6 @@ def hparams_of(value: Any, where: str = "") -> dict[str, Any]:
 def load_experiment(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Experiment:
     data = apply_overrides(load_yaml(path), overrides, str(path))
     return parse_experiment(data, str(path), default_name=Path(path).stem)
-
-
-def check_components(experiment: Experiment, registry: Registry) -> None:
-    """Every component exists and its arguments fit the factory's signature (imports the factories)."""
-    items = [
-        ("datasets", "dataset", experiment.dataset),
-        ("spaces", "space", experiment.space),
-        ("mutators", "mutator", experiment.mutator),
-        ("trainers", "trainer", experiment.trainer),
-    ] + [("estimators", f"estimators[{i}]", e) for i, e in enumerate(experiment.estimators)]
-    for kind, where, spec in items:
-        try:
-            component = registry.get(kind, spec.name)
-            factory = component.load()
-        except HyperboxError as error:
-            raise ConfigError(f"{experiment.source}: {where}: {error}") from None
-        except ImportError as error:
-            raise ConfigError(
-                f"{experiment.source}: {where}: {kind[:-1]} {spec.name!r} cannot be imported ({error})"
-            ) from None
-        check_arguments(factory, spec.args, f"{experiment.source}: {where}", INJECTED[kind])
-        if kind == "trainers" and experiment.hparams:
-            from hyperbox.kernel.hparams import HyperParameters
-
-            # every value the search may choose must suit the trainer, not just the first one drawn
-            for key, param in HyperParameters(experiment.hparams).items():
-                for value in param.extremes():
-                    check_arguments(
-                        factory, {key.partition(".")[2]: value}, f"{experiment.source}: hparams.trainer", partial=True
-                    )
 
 
 def check_arguments(
