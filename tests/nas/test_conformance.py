@@ -33,37 +33,32 @@ def small_digits():
     return digits(batch_size=128)
 
 
-class TestStandaloneTrainer(TrainerTestCase):
+class _OnDigits(TrainerTestCase):
+    """The MLP space on digits; subclasses give the trainer."""
+
+    def create_space(self):
+        return mlp_space()
+
+    def create_data(self):
+        return small_digits()
+
+
+class TestStandaloneTrainer(_OnDigits):
     def create_trainer(self):
         return StandaloneTrainer(epochs=2)
 
-    def create_space(self):
-        return mlp_space()
 
-    def create_data(self):
-        return small_digits()
-
-
-class TestOneShotTrainer(TrainerTestCase):
+class TestOneShotTrainer(_OnDigits):
     def create_trainer(self):
         return OneShotTrainer(epochs=1, sampling="sandwich")
 
-    def create_space(self):
-        return mlp_space()
 
-    def create_data(self):
-        return small_digits()
-
-
-class TestDartsTrainer(TrainerTestCase):
+class TestDartsTrainer(_OnDigits):
     def create_trainer(self):
         return DartsTrainer(epochs=1, batch_size=128)
 
     def create_space(self):
         return operation_space()
-
-    def create_data(self):
-        return small_digits()
 
     def create_mutator(self, model):
         return DartsMutator(model, seed=0)

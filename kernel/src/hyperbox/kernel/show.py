@@ -36,23 +36,18 @@ class TrialTable:
 
     def __init__(self, trials: Sequence[TrialRecord], objectives: Sequence[str], directions: Sequence[str]) -> None:
         self.trials = sorted(trials, key=lambda t: t.number)
-        self.objectives = list(objectives)
         metric_names = sorted({name for t in self.trials for name in t.metrics} - set(objectives))
+        self._metric_columns = set(metric_names) | set(objectives)  # a decision of such a name shows as the metric
         value_names = list(dict.fromkeys(key for t in self.trials for key in (t.values or t.arch)))
         #: every column after the number and the state, most important first
         self.available = [o for o in objectives if any(o in t.metrics for t in self.trials)]
-        self.available += [name for name in value_names if name not in self._taken(metric_names)]
+        self.available += [name for name in value_names if name not in self._metric_columns]
         self.available += [*metric_names, "seconds"]
-        self._metric_columns = set(metric_names) | set(objectives)
         self.several = len(objectives) > 1
         measured = [t for t in self.trials if all(o in t.metrics for o in objectives)]  # a tune-lr run measures none
         self.front = (
             {t.number for t in Ranking(objectives, directions).pareto_front(measured)} if self.several else set()
         )
-
-    def _taken(self, metric_names: Sequence[str]) -> set[str]:
-        """Names already used by a metric (a decision of the same name is shown as the metric)."""
-        return set(self.objectives) | set(metric_names)
 
     def _cells(self, trial: TrialRecord, column: str) -> str:
         if column == "seconds":
