@@ -650,3 +650,12 @@ def test_config_records_values_not_python_objects(toy_site, tmp_path):
 
 def score_estimator(model, data, context):
     return {"accuracy": 1.0}
+
+
+def test_a_script_hears_of_failed_trials_as_an_optuna_user_does(caplog):
+    with caplog.at_level("WARNING", logger="hyperbox.search"):
+        search(make_space(), "random", objective=every_third_raises, budget=3, seed=0)
+    (warning,) = caplog.records
+    assert (
+        warning.getMessage().startswith("trial 2 failed with {") and "shape mismatch in trial 2" in warning.getMessage()
+    )

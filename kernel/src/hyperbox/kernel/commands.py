@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import sys
@@ -49,6 +50,7 @@ def run_command(argv: list[str]) -> int:
         args.overrides.insert(0, args.experiment)
         args.experiment = None
     console = 0 if args.quiet else 2 if args.verbose else 1
+    _quiet_logging(args.quiet)
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: expected at least 1")
     if args.resume:
@@ -79,6 +81,12 @@ def run_command(argv: list[str]) -> int:
     return 0
 
 
+def _quiet_logging(quiet: bool) -> None:
+    """``-q`` leaves only the summary: the warnings a search without a console logs are dropped too."""
+    if quiet:
+        logging.getLogger("hyperbox").setLevel(logging.ERROR)
+
+
 def worker_command(argv: list[str]) -> int:
     from hyperbox.kernel.workers import STORAGE_ENV
 
@@ -105,6 +113,7 @@ def worker_command(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no log lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each trial's start and each epoch too")
     args = parser.parse_args(argv)
+    _quiet_logging(args.quiet)
     import random
 
     from hyperbox.kernel.compose import build_search

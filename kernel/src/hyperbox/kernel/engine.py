@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import math
 import os
 import random
@@ -67,6 +68,8 @@ class SearchWarning(UserWarning):
 RUN_DIR = "{run_dir}"
 #: How a search ends.
 STATUSES = ("complete", "interrupted", "failed")
+#: Where a search without a console says what goes wrong (Python's logging: shown by default).
+LOGGER = logging.getLogger("hyperbox.search")
 
 
 def seed_everything(seed: int) -> None:
@@ -764,9 +767,13 @@ class Search:
             directory.remove()
 
     def _record_failure(self, trial: Trial, error: Exception) -> TrialRecord:
-        """Tell a trial that raised as failed, its traceback in the event log."""
+        """Tell a trial that raised as failed, its traceback in the event log; without a console
+        (a script), a warning says so, as Optuna's log does."""
         self.log.info("trial_error", number=trial.number, traceback="".join(traceback.format_exception(error)).rstrip())
-        return self.tell(trial, error)
+        record = self.tell(trial, error)
+        if not self._console:
+            LOGGER.warning("trial %d failed with %s: %s", trial.number, record.values, record.error)
+        return record
 
     def _call_hook(self, name: str, **arguments: Any) -> None:
         """Call lifecycle hook ``name`` with the search's description (built only when a plugin listens)."""
