@@ -288,3 +288,27 @@ def test_a_grid_takes_the_values_people_write():
     assert {(t.values["optimizer"], t.values["width"]) for t in result.trials} == {
         (o, w) for o in ("adamw", "sgd") for w in (16, 32)
     }
+
+
+def test_a_repeated_proposal_is_told_the_earlier_value_and_not_trained_again():
+    """As Optuna's recipe for repeated parameters: the repeat's trial gets the earlier value."""
+    from hyperbox.kernel import Search, SearchWarning
+
+    space = ToySpace([ToyMutable("op", Categorical(3, labels=("a", "b", "c"))), ToyMutable("wide", Categorical(2))])
+    trained = []
+
+    def objective(trial):
+        trained.append(trial.values)
+        return trial.values["wide"] + 0.1 * "abc".index(trial.values["op"])
+
+    search = Search(space, {"name": "optuna", "sampler": "tpe"}, objective=objective, budget=20, seed=0)
+    with pytest.warns(SearchWarning, match="every one of the space's 6 architectures is evaluated"):
+        result = search.run()
+    assert len(trained) == 6 and all(trained.count(values) == 1 for values in trained)
+    skipped = sum(len(trial.skipped) for trial in result.trials)
+    study = search.mutator.study
+    assert len(study.trials) == 6 + skipped
+    by_params = {}
+    for frozen in study.trials:
+        assert frozen.state == optuna.trial.TrialState.COMPLETE
+        assert by_params.setdefault(json.dumps(frozen.params, sort_keys=True), frozen.value) == frozen.value

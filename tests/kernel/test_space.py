@@ -135,3 +135,12 @@ def test_attached_mutables_are_searched_with_the_model():
     attach_mutables(model, [extra])
     assert find_mutables(model) == [own, extra]
     assert list(SearchSpace.of(model)) == ["op", "trainer.lr"]
+
+
+def test_size_counts_the_architectures_of_a_finite_space():
+    def space(*domains):
+        return SearchSpace([ToyMutable(f"k{i}", d) for i, d in enumerate(domains)])
+
+    # 3 categorical x C(4, 2) inputs x any non-empty subset of 3 x 1, 3, 5, 7, 9
+    assert space(Categorical(3), Subset(4, 2), Subset(3), IntRange(1, 9, step=2)).size() == 3 * 6 * 7 * 5
+    assert space(Categorical(3), FloatRange(0.0, 1.0)).size() is None

@@ -242,7 +242,7 @@ def test_default_cost_estimates_keep_real_subnets_under_the_limits():
 def test_an_evolution_that_cannot_evolve_within_the_budget_says_so():
     from hyperbox.kernel import Search, SearchWarning
 
-    space = ToySpace([ToyMutable("op", Categorical(4))])
+    space = ToySpace([ToyMutable("op", Categorical(12))])  # more architectures than the budget
     with pytest.warns(SearchWarning, match=r"^evolution: its warm-up of 20 random architectures .* budget of 6 trials"):
         Search(space, "evolution", objective=lambda trial: 1.0, budget=6).run()
     with warnings.catch_warnings():

@@ -101,12 +101,14 @@ class ToyLedger:
 
     def __init__(self, url, experiment=None, study=None):
         if experiment is not None:
-            ToyLedger.books[url] = {"experiment": experiment, "claimed": 0, "finished": []}
+            ToyLedger.books[url] = {"experiment": experiment, "claimed": 0, "finished": [], "released": []}
         self.book = ToyLedger.books[url]
         self.experiment = self.book["experiment"]
         self.seen, self.mine = 0, set()
 
     def claim(self):
+        if self.book["released"]:
+            return Claim(self.book["released"].pop())
         if self.book["claimed"] >= self.experiment["budget"]["trials"]:
             return None
         self.book["claimed"] += 1
@@ -118,6 +120,9 @@ class ToyLedger:
     def finish(self, trial):
         self.book["finished"].append(trial)
         self.mine.add(trial.number)
+
+    def release(self, claim):
+        self.book["released"].append(claim.number)
 
     def others(self):
         new, self.seen = self.book["finished"][self.seen :], len(self.book["finished"])

@@ -70,6 +70,7 @@ def build_search(
             seed=experiment.seed,
             max_consecutive_failures=experiment.max_consecutive_failures,
             keep=experiment.keep,
+            dedup=experiment.dedup,
             hparams=experiment.hparams or None,
             device=experiment.device,
             directory=directory,

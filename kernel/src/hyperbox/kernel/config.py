@@ -66,6 +66,8 @@ class Experiment:
     max_consecutive_failures: int | None = 5
     #: the best trials whose weights are kept (several objectives: the Pareto front's)
     keep: int = 1
+    #: a proposed architecture evaluated already in the run is not trained again
+    dedup: bool = True
     source: str = "<experiment>"
 
     def to_json(self) -> dict[str, Any]:
@@ -87,6 +89,7 @@ class Experiment:
             **({"storage": storage} if storage is not None else {}),
             "max_consecutive_failures": self.max_consecutive_failures,
             "keep": self.keep,
+            "dedup": self.dedup,
         }
 
 
@@ -107,6 +110,7 @@ TOP_LEVEL = (
     "storage",
     "max_consecutive_failures",
     "keep",
+    "dedup",
 )
 #: The component whose arguments an experiment's ``hparams`` may search.
 SEARCHABLE_ARGUMENTS = "trainer"
@@ -225,9 +229,9 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
     hparams = hparams_of(data.get("hparams"), source)
     failures = max_consecutive_failures_of(data.get("max_consecutive_failures", 5), source)
     keep = keep_of(data.get("keep", 1), source)
-    checks = {"seed": int, "device": str, "output_dir": str, "name": str}
+    checks = {"seed": int, "device": str, "output_dir": str, "name": str, "dedup": bool}
     for key, kind in checks.items():
-        if key in data and (not isinstance(data[key], kind) or isinstance(data[key], bool)):
+        if key in data and (not isinstance(data[key], kind) or kind is not bool and isinstance(data[key], bool)):
             raise ConfigError(f"{source}: {key}: expected {kind.__name__}, got {data[key]!r}")
     return Experiment(
         name=data.get("name") or default_name,
@@ -247,6 +251,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         storage_options=storage_options,
         max_consecutive_failures=failures,
         keep=keep,
+        dedup=data.get("dedup", True),
         source=source,
     )
 

@@ -47,11 +47,12 @@ from hyperbox.kernel.config import (
     storage_of,
 )
 from hyperbox.kernel.context import Context, RunInfo
+from hyperbox.kernel.dedup import ATTEMPTS, Evaluated, replay
 from hyperbox.kernel.errors import ConfigError, HyperboxError, TrialPruned
 from hyperbox.kernel.evaluation import ObjectiveEvaluation, TrainerEvaluation, as_metrics
 from hyperbox.kernel.events import EventLog
 from hyperbox.kernel.hparams import HyperParameters
-from hyperbox.kernel.ledger import Budget, Ledger, LocalLedger
+from hyperbox.kernel.ledger import Budget, Claim, Ledger, LocalLedger
 from hyperbox.kernel.ranking import KeptTrials, Ranking
 from hyperbox.kernel.rundir import RunDirectory
 from hyperbox.kernel.space import SearchSpace, attach_mutables
@@ -187,6 +188,11 @@ class Search:
         keep: in a run directory, the weights of the ``keep`` best trials are kept
             (``weights/trial-N.pt``), not only the best's; with several objectives, those of the
             whole Pareto front.
+        dedup: an architecture the mutator proposes that a finished trial of this search evaluated
+            already is not evaluated again: the mutator learns the earlier result and is asked for
+            another (a search whose mutator proposes nothing new in 100 tries ends, saying so).
+            Trials that a study shared by workers proposes itself (the ``optuna`` mutator with a
+            storage) are its sampler's to choose.
         max_consecutive_failures: in :meth:`run`, a trial that raises is recorded as failed and the
             search goes on, until this many fail in a row (a broken setup): the search then stops
             with the last error (None: never). Bad input (:class:`~hyperbox.kernel.ConfigError`)
@@ -234,6 +240,7 @@ class Search:
         seed: int = 0,
         max_consecutive_failures: int | None = 5,
         keep: int = 1,
+        dedup: bool = True,
         hparams: Mapping[str, Any] | None = None,
         device: str = "cpu",
         directory: str | os.PathLike | RunDirectory | Callable[[], RunDirectory] | None = None,
@@ -259,6 +266,9 @@ class Search:
         self.max_consecutive_failures = max_consecutive_failures_of(max_consecutive_failures)
         self.ranking = Ranking(self.objectives, self.directions)
         self._kept = KeptTrials(self.ranking, keep_of(keep))
+        if not isinstance(dedup, bool):
+            raise ConfigError(f"dedup: expected true or false, got {dedup!r}")
+        self.dedup = dedup
         if objective is not None and (isinstance(objective, str) or not callable(objective)):
             raise ConfigError(
                 f"objective: expected a function objective(trial), got {objective!r} "
@@ -344,6 +354,7 @@ class Search:
             "budget": attrs.asdict(self.budget),
             "max_consecutive_failures": self.max_consecutive_failures,
             "keep": self._kept.count,
+            "dedup": self.dedup,
             **({"hparams": _json_safe(self.hyperparameters.specs)} if self.hyperparameters is not None else {}),
         }
 
@@ -397,6 +408,8 @@ class Search:
         self._progress_wanted = (bool(console) and sys.stderr.isatty()) if progress is None else progress
         self._records: list[TrialRecord] = []
         self._best: TrialRecord | None = None
+        self._evaluated = Evaluated()
+        self._exhausted = False  # the mutator proposed nothing new
         self._running: dict[int, _Running] = {}
         self._applied: int | None = None  # the trial whose decisions the model carries
         self._told: set[int] = set()
@@ -538,7 +551,7 @@ class Search:
                     self.log.record("budget_warning", message=message)
                     warnings.warn(message, SearchWarning, stacklevel=2)
             self._call_hook("hyperbox_run_start")
-            self.mutator.restore([(t.arch, t.metrics, t.state) for t in history])
+            self.mutator.restore(replay(history))
             fit = None if self.evaluation is None else self.evaluation.fit
             if fit is not None:
                 seed_everything(self.seed)
@@ -560,17 +573,23 @@ class Search:
         that trial reads it (the model is one object, shared by the open trials).
         """
         self.start()
+        if self._exhausted:
+            return None
         claim = self.ledger.claim()
         if claim is None:
             return None
         self._learn(self.ledger.others())
-        # a claim carrying nothing leaves the mutator to sample, as Mutator.reset() always did
-        carries = claim.arch is not None or claim.handle is not None
-        decisions = self.mutator.reset(claim) if carries else self.mutator.reset()
+        proposal = self._propose(claim)
+        if proposal is None:
+            self.ledger.release(claim)
+            return None
+        decisions, skipped = proposal
         self._applied = claim.number
         arch = self.space.to_json(decisions)
         values = self.space.values_of(decisions)
-        record = TrialRecord(number=claim.number, arch=arch, values=values, seed=trial_seed(self.seed, claim.number))
+        record = TrialRecord(
+            number=claim.number, arch=arch, values=values, seed=trial_seed(self.seed, claim.number), skipped=skipped
+        )
         self.ledger.start(record)
         trial = Trial(claim.number, arch, values, record.seed, self._model_for, self._report)
         self._running[claim.number] = _Running(trial, record, decisions, time.monotonic())
@@ -578,6 +597,35 @@ class Search:
         self._call_hook("hyperbox_trial_start", trial=record)
         seed_everything(record.seed)
         return trial
+
+    def _propose(self, claim: Claim) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The decisions of ``claim``'s trial and the proposals skipped before them (see ``dedup``);
+        None when the mutator proposes only architectures evaluated already."""
+        # a claim carrying nothing leaves the mutator to sample, as Mutator.reset() always did
+        carries = claim.arch is not None or claim.handle is not None
+        if not self.dedup or claim.arch is not None or self.mutator.draws_on_claims:
+            return (self.mutator.reset(claim) if carries else self.mutator.reset()), []
+        skipped: list[dict[str, Any]] = []
+        size = self.space.size()
+        for _ in range(ATTEMPTS if size is None or len(self._evaluated) < size else 0):
+            decisions = self.mutator.reset(claim) if carries else self.mutator.reset()
+            arch = self.space.to_json(decisions)
+            earlier = self._evaluated.get(arch)
+            if earlier is None:
+                return decisions, skipped
+            skipped.append(arch)
+            self.log.record("proposal_skipped", values=self.space.values_of(decisions), evaluated_by=earlier.number)
+            self._give_result(arch, earlier)  # as if evaluated again
+        self._exhausted = True
+        why = (
+            f"every one of the space's {size} architectures is evaluated"
+            if size is not None and len(self._evaluated) >= size
+            else f"the mutator proposed only architectures evaluated already ({ATTEMPTS} in a row)"
+        )
+        message = f"{why}: the search ends after {len(self._records)} trials (dedup=False evaluates them again)"
+        self.log.record("search_exhausted", message=message)
+        warnings.warn(message, SearchWarning, stacklevel=3)
+        return None
 
     def tell(self, trial: Trial, result: Any, *, model: Any = None) -> TrialRecord:
         """The result of ``trial``: its metrics (a mapping), its value (a number, or one per
@@ -819,14 +867,18 @@ class Search:
         """Add trials finished elsewhere (and, with ``observe``, give their results to the mutator)."""
         for trial in trials:
             self._records.append(trial)
+            self._evaluated.add(trial)
             self._rank(trial)
             self._kept.add(trial)
-            if not observe:
-                continue
-            if trial.state == "complete":
-                self.mutator.observe(trial.arch, trial.metrics)
-            else:
-                self.mutator.discard(trial.arch, trial.state)
+            if observe:
+                self._give_result(trial.arch, trial)
+
+    def _give_result(self, arch: dict[str, Any], trial: TrialRecord) -> None:
+        """Tell the mutator the result of ``trial`` for its proposal ``arch``."""
+        if trial.state == "complete":
+            self.mutator.observe(arch, trial.metrics)
+        else:
+            self.mutator.discard(arch, trial.state)
 
     def _rank(self, trial: TrialRecord) -> bool:
         """Keep the best trial so far; True when ``trial`` is the new best."""
@@ -845,10 +897,8 @@ class Search:
         if self.run_directory is not None:
             self.run_directory.append(record)
         self._records.append(record)
-        if record.state != "complete":
-            self.mutator.discard(record.arch, record.state)
-        else:
-            self.mutator.observe(record.arch, record.metrics)
+        self._evaluated.add(record)
+        self._give_result(record.arch, record)
         if best:
             self._best_model = (record.number, model)
         self._keep_weights(record, model)

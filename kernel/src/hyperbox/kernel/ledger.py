@@ -73,6 +73,10 @@ class Ledger(Protocol):
     def finish(self, trial: TrialRecord) -> None:
         """``trial`` ended (``complete``, ``pruned`` or ``failed``)."""
 
+    def release(self, claim: Claim) -> None:
+        """``claim`` is given back unstarted (the search ended before it): its trial is claimed
+        again by a later :meth:`claim`, of this or another worker."""
+
     def others(self) -> list[TrialRecord]:
         """Trials finished elsewhere (other workers, or an earlier run) since the last call."""
 
@@ -112,6 +116,10 @@ class LocalLedger:
 
     def finish(self, trial: TrialRecord) -> None:
         """Nothing to record: claims are counted when they are made."""
+
+    def release(self, claim: Claim) -> None:
+        self._taken.discard(claim.number)
+        self._lowest_free = min(self._lowest_free, claim.number)
 
     def others(self) -> list[TrialRecord]:
         history, self._history = self._history, []

@@ -75,6 +75,12 @@ class Mutator:
         arch = getattr(claim, "arch", None)
         return dict(arch) if arch is not None else self.sample_search()
 
+    @property
+    def draws_on_claims(self) -> bool:
+        """Whether :meth:`propose` draws on the claim's own trial (``claim.handle``) rather than
+        sampling: then a proposal cannot be drawn again for the same claim. False by default."""
+        return False
+
     def apply(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """Validate ``arch`` against the space, set every mutable's decision and remember it."""
         self._cache = self.space.apply(arch)

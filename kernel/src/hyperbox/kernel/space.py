@@ -388,6 +388,20 @@ class SearchSpace(Mapping):
     def describe(self) -> dict[str, str]:
         return {key: domain.describe() for key, domain in self._domains.items()}
 
+    def size(self) -> int | None:
+        """How many architectures the space holds (None: a real-valued decision makes it endless)."""
+        total = 1
+        for domain in self._domains.values():
+            if isinstance(domain, Categorical):
+                total *= domain.n
+            elif isinstance(domain, Subset):
+                total *= math.comb(domain.n, domain.k) if domain.k is not None else 2**domain.n - 1
+            elif isinstance(domain, IntRange):
+                total *= (domain.high - domain.low) // domain.step + 1
+            else:
+                return None
+        return total
+
     def values_of(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """What the decisions of ``arch`` stand for, as JSON values: a categorical's label (its
         index when it has none), a subset's list of labels, a number as it is."""

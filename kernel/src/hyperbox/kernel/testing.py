@@ -238,7 +238,8 @@ class LedgerTestCase:
     Implement :meth:`create_ledger`; for a storage shared by workers also :meth:`join_ledger`
     (then the sharing tests run) and, if lost trials are retried, :meth:`lose` (then the retry
     test runs). It checks that claims are numbered once each and stop at the trial budget and at
-    the time budget; that several claims may be open at once and end in any order; that ``finish`` and
+    the time budget; that several claims may be open at once and end in any order; that a released
+    claim is claimed again; that ``finish`` and
     ``others`` hand every finished trial (its architecture, state and metrics) to every other
     worker once; that workers sharing a record share its budget; and that a lost trial comes
     back, with its architecture, in a later claim.
@@ -297,6 +298,17 @@ class LedgerTestCase:
         try:
             claim = ledger.claim()
             assert isinstance(claim, Claim) and claim.arch is None
+        finally:
+            ledger.close()
+
+    def test_a_released_claim_is_claimed_again(self) -> None:
+        """A claim given back unstarted does not spend the budget: a later claim takes its number."""
+        ledger = self.create_ledger(2)
+        try:
+            first = ledger.claim()
+            ledger.release(first)
+            assert sorted(self._drain(ledger)) == [0, 1]
+            assert ledger.claim() is None
         finally:
             ledger.close()
 

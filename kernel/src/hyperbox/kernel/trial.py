@@ -66,6 +66,9 @@ class TrialRecord:
     #: where it ran: the machine, and the run directory that holds its files (None: in memory)
     host: str | None = None
     directory: str | None = None
+    #: the architectures (JSON form) proposed just before this one that repeated trials evaluated
+    #: already: not trained again, they are replayed to the search algorithm when the search resumes
+    skipped: list[dict[str, Any]] = attrs.field(factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)

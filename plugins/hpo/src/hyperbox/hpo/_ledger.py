@@ -228,6 +228,13 @@ class OptunaLedger:
         else:
             self.study.tell(running.number, state=END_STATES[trial.state], skip_if_finished=True)
 
+    def release(self, claim: Claim) -> None:
+        """The trial waits again, for the next claim of any worker."""
+        running, heartbeat = self._running.pop(claim.number)
+        if heartbeat is not None:
+            heartbeat.stop()
+        self._storage.set_trial_state_values(running._trial_id, state=TrialState.WAITING)
+
     def others(self) -> list[TrialRecord]:
         found = []
         for frozen in self._storage.get_all_trials(self._study_id, deepcopy=False, states=_FINISHED):

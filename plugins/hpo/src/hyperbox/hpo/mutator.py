@@ -262,6 +262,11 @@ class OptunaMutator(Mutator):
             return self._draw(optuna.Trial(self.study, handle._trial_id), heartbeat=None)
         return super().propose(claim)
 
+    @property
+    def draws_on_claims(self) -> bool:
+        """In a shared study, each claim's parameters are drawn on its own trial."""
+        return self._joined
+
     def sample_search(self) -> dict[str, Any]:
         study = self.study
         if self._heartbeat_interval is not None:

@@ -1,0 +1,58 @@
+"""Deduplication: an architecture evaluated already in a search is not trained again (torch-free).
+
+The engine asks the search algorithm for another proposal instead, and hands it the repeated
+proposal's earlier result as if it had been evaluated again (Optuna's recipe for repeated
+parameters), so that every algorithm keeps learning as it would without deduplication. The
+skipped proposals are recorded with the trial that follows them (``TrialRecord.skipped``), so
+that a resumed search replays them too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from hyperbox.kernel.trial import TrialRecord
+
+__all__ = ["ATTEMPTS", "Evaluated", "replay"]
+
+#: proposals in a row that repeat evaluated architectures before a search ends as exhausted
+ATTEMPTS = 100
+
+
+def identity(arch: Mapping[str, Any]) -> str:
+    """What makes two architectures (JSON form) the same."""
+    return json.dumps(arch, sort_keys=True)
+
+
+class Evaluated:
+    """The finished trials of a search by architecture (the latest of each)."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, TrialRecord] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, record: TrialRecord) -> None:
+        self._records[identity(record.arch)] = record
+
+    def get(self, arch: Mapping[str, Any]) -> TrialRecord | None:
+        """The trial that evaluated ``arch`` (JSON form) already, or None."""
+        return self._records.get(identity(arch))
+
+
+def replay(history: Iterable[TrialRecord]) -> list[tuple[dict[str, Any], dict[str, float], str]]:
+    """``(arch, metrics, state)`` of each proposal behind ``history``, in order: a trial's skipped
+    proposals (with the result of the trial each repeated) before its own."""
+    evaluated = Evaluated()
+    proposals = []
+    for record in history:
+        for arch in record.skipped:
+            earlier = evaluated.get(arch)
+            if earlier is not None:
+                proposals.append((arch, earlier.metrics, earlier.state))
+        proposals.append((record.arch, record.metrics, record.state))
+        evaluated.add(record)
+    return proposals
