@@ -119,3 +119,15 @@ def test_dedup_is_true_or_false(tmp_path):
         load_experiment(experiment)
     experiment.write_text("dataset: digits\nspace: demo\nmutator: random\ntrainer: standalone\ndedup: false\n")
     assert load_experiment(experiment).dedup is False
+
+
+def test_architectures_that_differ_only_in_inactive_decisions_are_one():
+    """A wide second layer does not make another architecture when there is no second layer."""
+    depth = ToyMutable("depth", Categorical(2, labels=(1, 2)))
+    second = ToyMutable("width1", Categorical(2, labels=(8, 16)))
+    second.conditions = (("depth", frozenset({1})),)
+    space = ToySpace([depth, second])
+    with pytest.warns(SearchWarning):
+        result = search(space, "random", objective=lambda trial: 1.0, budget=10, seed=0)
+    shown = sorted(json.dumps(trial.values, sort_keys=True) for trial in result.trials)
+    assert shown == ['{"depth": 1}', '{"depth": 2, "width1": 16}', '{"depth": 2, "width1": 8}']

@@ -144,3 +144,43 @@ def test_size_counts_the_architectures_of_a_finite_space():
     # 3 categorical x C(4, 2) inputs x any non-empty subset of 3 x 1, 3, 5, 7, 9
     assert space(Categorical(3), Subset(4, 2), Subset(3), IntRange(1, 9, step=2)).size() == 3 * 6 * 7 * 5
     assert space(Categorical(3), FloatRange(0.0, 1.0)).size() is None
+
+
+def conditional_space():
+    """A depth of 1-3 layers, each with a width; layer 2's width is found before the depth."""
+
+    def layer(index, domain):
+        mutable = ToyMutable(f"width{index}", domain)
+        if index:  # layer `index` exists when the depth (1, 2 or 3 layers) exceeds it
+            mutable.conditions = (("depth", frozenset(range(index, 3))),)
+        return mutable
+
+    width = Categorical(2, labels=(8, 16))
+    return SearchSpace([layer(2, width), ToyMutable("depth", Categorical(3, labels=(1, 2, 3))), layer(0, width)])
+
+
+def test_a_key_comes_after_the_keys_its_conditions_name():
+    space = conditional_space()
+    assert space.conditional
+    assert list(space) == ["depth", "width2", "width0"]
+    assert not SearchSpace([ToyMutable("op", Categorical(2))]).conditional
+
+
+def test_inactive_decisions_are_neither_shown_nor_required():
+    space = conditional_space()
+    shallow = {"depth": 0, "width0": 1}  # one layer: layer 2's width does not matter
+    assert space.active(shallow) == ["depth", "width0"]
+    assert space.validate(shallow) == {"depth": 0, "width0": 1, "width2": 0}  # the default fills it
+    assert space.values_of({**shallow, "width2": 1}) == {"depth": 1, "width0": 16}
+    assert space.active_only({**shallow, "width2": 1}) == shallow
+    deep = {"depth": 2, "width0": 1}
+    assert space.active(deep) == ["depth", "width2", "width0"]
+    with pytest.raises(ValueError, match=r"missing key\(s\) \['width2'\]"):
+        space.validate(deep)
+
+
+def test_a_condition_on_an_unknown_key_is_an_error():
+    mutable = ToyMutable("width", Categorical(2))
+    mutable.conditions = (("depth", frozenset({1})),)
+    with pytest.raises(ValueError, match="mutable 'width': its condition names 'depth', not in the space"):
+        SearchSpace([mutable])

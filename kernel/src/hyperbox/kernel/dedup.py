@@ -10,7 +10,7 @@ that a resumed search replays them too.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from hyperbox.kernel.trial import TrialRecord
@@ -21,32 +21,33 @@ __all__ = ["ATTEMPTS", "Evaluated", "replay"]
 ATTEMPTS = 100
 
 
-def identity(arch: Mapping[str, Any]) -> str:
-    """What makes two architectures (JSON form) the same."""
-    return json.dumps(arch, sort_keys=True)
-
-
 class Evaluated:
-    """The finished trials of a search by architecture (the latest of each)."""
+    """The finished trials of a search by architecture (the latest of each); ``significant``
+    keeps the decisions that tell two architectures apart (the active ones)."""
 
-    def __init__(self) -> None:
+    def __init__(self, significant: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict) -> None:
+        self._significant = significant
         self._records: dict[str, TrialRecord] = {}
+
+    def identity(self, arch: Mapping[str, Any]) -> str:
+        """What makes two architectures (JSON form) the same."""
+        return json.dumps(self._significant(arch), sort_keys=True)
 
     def __len__(self) -> int:
         return len(self._records)
 
     def add(self, record: TrialRecord) -> None:
-        self._records[identity(record.arch)] = record
+        self._records[self.identity(record.arch)] = record
 
     def get(self, arch: Mapping[str, Any]) -> TrialRecord | None:
         """The trial that evaluated ``arch`` (JSON form) already, or None."""
-        return self._records.get(identity(arch))
+        return self._records.get(self.identity(arch))
 
 
-def replay(history: Iterable[TrialRecord]) -> list[tuple[dict[str, Any], dict[str, float], str]]:
+def replay(history: Iterable[TrialRecord], evaluated: Evaluated) -> list[tuple[dict[str, Any], dict[str, float], str]]:
     """``(arch, metrics, state)`` of each proposal behind ``history``, in order: a trial's skipped
-    proposals (with the result of the trial each repeated) before its own."""
-    evaluated = Evaluated()
+    proposals (with the result of the trial each repeated) before its own. ``evaluated`` (empty)
+    tells repeats apart."""
     proposals = []
     for record in history:
         for arch in record.skipped:

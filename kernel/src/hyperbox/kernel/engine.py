@@ -408,7 +408,7 @@ class Search:
         self._progress_wanted = (bool(console) and sys.stderr.isatty()) if progress is None else progress
         self._records: list[TrialRecord] = []
         self._best: TrialRecord | None = None
-        self._evaluated = Evaluated()
+        self._evaluated = Evaluated(self.space.active_only)
         self._exhausted = False  # the mutator proposed nothing new
         self._running: dict[int, _Running] = {}
         self._applied: int | None = None  # the trial whose decisions the model carries
@@ -551,7 +551,7 @@ class Search:
                     self.log.record("budget_warning", message=message)
                     warnings.warn(message, SearchWarning, stacklevel=2)
             self._call_hook("hyperbox_run_start")
-            self.mutator.restore(replay(history))
+            self.mutator.restore(replay(history, Evaluated(self.space.active_only)))
             fit = None if self.evaluation is None else self.evaluation.fit
             if fit is not None:
                 seed_everything(self.seed)

@@ -12,6 +12,12 @@ Canonical decisions:
   cannot be read as a multi-hot mask.
 - :class:`IntRange` -- an ``int`` in ``[low, high]`` on the ``step`` grid.
 - :class:`FloatRange` -- a ``float`` in ``[low, high]``.
+
+Conditional decisions: a mutable may matter only under some decisions of others (the layers beyond
+the chosen depth, the inside of a skipped optional block). Its ``conditions`` list them as
+``(key, decisions)`` pairs, all of which must hold; a key is *active* when any of its mutables is.
+An inactive decision is not shown, not part of an architecture's identity, and may be left out of
+an architecture (it then keeps :func:`default_decision`).
 """
 
 from __future__ import annotations
@@ -212,6 +218,15 @@ Domain = Categorical | Subset | IntRange | FloatRange
 DOMAIN_TYPES = (Categorical, Subset, IntRange, FloatRange)
 
 
+def default_decision(domain: Domain) -> Any:
+    """The decision an inactive mutable left out of an architecture keeps."""
+    if isinstance(domain, Categorical):
+        return 0
+    if isinstance(domain, Subset):
+        return tuple(range(domain.k or 1))
+    return domain.low
+
+
 class Mutable:
     """Mixin for a searchable point. Subclasses call :meth:`init_mutable`.
 
@@ -219,6 +234,10 @@ class Mutable:
     name) or ``decision`` validates the value against the domain; :meth:`on_decision` lets a
     subclass react (for example by reconfiguring a layer).
     """
+
+    #: ``((key, decisions), ...)``: the mutable matters only while every ``key``'s canonical decision
+    #: is in its ``decisions`` (set by the blocks that enclose it: a depth, an optional block)
+    conditions: tuple[tuple[str, frozenset], ...] = ()
 
     def init_mutable(self, key: str | None, domain: Domain, mask: Any = None) -> None:
         self.key = key
@@ -322,11 +341,16 @@ def attach_mutables(model: Any, mutables: Iterable) -> None:
 
 
 class SearchSpace(Mapping):
-    """``key -> domain`` for a model, with every mutable sharing a key grouped under it."""
+    """``key -> domain`` for a model, with every mutable sharing a key grouped under it.
+
+    Keys iterate in the order the mutables were found, except that a key comes after the keys its
+    conditions name (so a mutator deciding in order knows whether a key is active).
+    """
 
     def __init__(self, mutables: Iterable) -> None:
         self._domains: dict[str, Domain] = {}
         self._groups: dict[str, list] = {}
+        mutables = list(mutables)
         for mutable in mutables:
             known = self._domains.get(mutable.key)
             if known is None:
@@ -339,6 +363,56 @@ class SearchSpace(Mapping):
                 )
             elif all(m is not mutable for m in self._groups[mutable.key]):
                 self._groups[mutable.key].append(mutable)
+        #: per key, the conditions of each of its mutables (the key is active when one set holds)
+        self._when = {key: [tuple(getattr(m, "conditions", ())) for m in group] for key, group in self._groups.items()}
+        self.conditional = any(any(conditions) for conditions in self._when.values())
+        if self.conditional:
+            self._domains = {key: self._domains[key] for key in self._ordered()}
+
+    def _ordered(self) -> list[str]:
+        """The keys, each after the keys its conditions name."""
+        order: list[str] = []
+        visiting: set[str] = set()
+
+        def visit(key: str) -> None:
+            if key in order:
+                return
+            if key in visiting:
+                raise ValueError(f"mutable {key!r}: its conditions depend on itself")
+            visiting.add(key)
+            for conditions in self._when[key]:
+                for condition_key, _ in conditions:
+                    if condition_key not in self._domains:
+                        raise ValueError(f"mutable {key!r}: its condition names {condition_key!r}, not in the space")
+                    visit(condition_key)
+            visiting.discard(key)
+            order.append(key)
+
+        for key in self._domains:
+            visit(key)
+        return order
+
+    def active(self, arch: Mapping[str, Any]) -> list[str]:
+        """The keys whose decisions matter under ``arch`` (canonical or JSON decisions; a key whose
+        conditions name a key missing from ``arch`` is not active), in the space's order."""
+        if not self.conditional:
+            return list(self._domains)
+        found: set[str] = set()
+        for key in self._domains:
+            for conditions in self._when[key]:
+                if all(
+                    name in found and name in arch and self._domains[name].normalize(arch[name], name) in decisions
+                    for name, decisions in conditions
+                ):
+                    found.add(key)
+                    break
+        return [key for key in self._domains if key in found]
+
+    def active_only(self, arch: Mapping[str, Any]) -> dict[str, Any]:
+        """``arch`` without its inactive decisions (what identifies it, and what people read)."""
+        if not self.conditional:
+            return dict(arch)
+        return {key: arch[key] for key in self.active(arch) if key in arch}
 
     @classmethod
     def of(cls, model: Any) -> SearchSpace:
@@ -362,17 +436,24 @@ class SearchSpace(Mapping):
         return {key: domain.sample(rng) for key, domain in self._domains.items()}
 
     def validate(self, arch: Mapping[str, Any], *, partial: bool = False, where: str = "architecture") -> dict:
-        """Canonical decisions for ``arch``; unknown or (unless ``partial``) missing keys are errors."""
+        """Canonical decisions for ``arch``; unknown or (unless ``partial``) missing keys are errors,
+        except inactive ones, which get :func:`default_decision`."""
         unknown = sorted(set(arch) - set(self._domains))
         if unknown:
             raise ValueError(f"{where}: unknown key(s) {unknown}; the space has {sorted(self._domains)}")
-        missing = [] if partial else sorted(set(self._domains) - set(arch))
-        if missing:
-            raise ValueError(f"{where}: missing key(s) {missing}")
         try:
-            return {key: self._domains[key].normalize(value, key) for key, value in arch.items()}
+            decisions = {key: self._domains[key].normalize(value, key) for key, value in arch.items()}
         except ValueError as error:
             raise ValueError(f"{where}: {error}") from None
+        if partial or len(decisions) == len(self._domains):
+            return decisions
+        active = set(self.active(decisions))
+        missing = sorted(key for key in self._domains if key not in decisions and key in active)
+        if missing:
+            raise ValueError(f"{where}: missing key(s) {missing}")
+        for key, domain in self._domains.items():
+            decisions.setdefault(key, default_decision(domain))
+        return decisions
 
     def apply(self, arch: Mapping[str, Any], **kwargs: Any) -> dict:
         """Validate ``arch`` and set every mutable's decision."""
@@ -389,7 +470,8 @@ class SearchSpace(Mapping):
         return {key: domain.describe() for key, domain in self._domains.items()}
 
     def size(self) -> int | None:
-        """How many architectures the space holds (None: a real-valued decision makes it endless)."""
+        """How many architectures the space holds (None: a real-valued decision makes it endless;
+        with conditional decisions, an upper bound)."""
         total = 1
         for domain in self._domains.values():
             if isinstance(domain, Categorical):
@@ -403,9 +485,9 @@ class SearchSpace(Mapping):
         return total
 
     def values_of(self, arch: Mapping[str, Any]) -> dict[str, Any]:
-        """What the decisions of ``arch`` stand for, as JSON values: a categorical's label (its
-        index when it has none), a subset's list of labels, a number as it is."""
-        arch = self.validate(arch, partial=True)
+        """What the active decisions of ``arch`` stand for, as JSON values: a categorical's label
+        (its index when it has none), a subset's list of labels, a number as it is."""
+        arch = self.active_only(self.validate(arch, partial=True))
         return {key: value_of(self._domains[key], decision) for key, decision in arch.items()}
 
 
