@@ -14,8 +14,12 @@ Canonical decisions:
 - :class:`FloatRange` -- a ``float`` in ``[low, high]``.
 
 Conditional decisions: a mutable may matter only under some decisions of others (the layers beyond
-the chosen depth, the inside of a skipped optional block). Its ``conditions`` list them as
-``(key, decisions)`` pairs, all of which must hold; a key is *active* when any of its mutables is.
+the chosen depth, the inside of a skipped optional block). A module that runs a child only under
+some decisions says so with ``hyperbox_gates()``, yielding ``(child, mutable, decisions)``; every
+mutable found below that child (on that path: a mutable shared by several blocks is active when
+one of them is) matters only while ``mutable``'s decision is in ``decisions``. A mutable outside a
+module tree lists its own ``conditions``, ``(key, decisions)`` pairs. A key is *active* when the
+conditions of one of its mutables all hold.
 An inactive decision is not shown, not part of an architecture's identity, and may be left out of
 an architecture (it then keeps :func:`default_decision`).
 """
@@ -236,7 +240,7 @@ class Mutable:
     """
 
     #: ``((key, decisions), ...)``: the mutable matters only while every ``key``'s canonical decision
-    #: is in its ``decisions`` (set by the blocks that enclose it: a depth, an optional block)
+    #: is in its ``decisions`` (modules in a tree are gated by ``hyperbox_gates()`` instead)
     conditions: tuple[tuple[str, frozenset], ...] = ()
 
     def init_mutable(self, key: str | None, domain: Domain, mask: Any = None) -> None:
@@ -327,6 +331,34 @@ def find_mutables(model: Any) -> list:
     return found + list(getattr(model, ATTACHED, ()))
 
 
+def find_occurrences(model: Any) -> dict[int, list[tuple]]:
+    """For each mutable of the module tree ``model`` (by ``id``), the conditions of every place it
+    sits: the gates (``hyperbox_gates()``) of the modules above it, as ``(mutable, decisions)``."""
+    found: dict[int, list[tuple]] = {}
+
+    def walk(module: Any, conditions: tuple, gated: dict[int, tuple]) -> None:
+        gate = gated.get(id(module))
+        if gate is not None:
+            conditions = (*conditions, gate)
+        if is_mutable(module):
+            places = found.setdefault(id(module), [])
+            if conditions not in places:
+                places.append(conditions)
+        gates = getattr(module, "hyperbox_gates", None)
+        if gates is not None:  # a gated module may sit deeper than a child (in a ModuleList)
+            gated = {**gated, **{id(part): (mutable, decisions) for part, mutable, decisions in gates()}}
+        for child in module.children():
+            walk(child, conditions, gated)
+
+    walk(model, (), {})
+    return found
+
+
+def _key_of(name: Any) -> str:
+    """A condition names a key, or the mutable whose key it is."""
+    return name if isinstance(name, str) else name.key
+
+
 #: Attribute holding mutables searched with a model without being part of it (see attach_mutables).
 ATTACHED = "hyperbox_attached_mutables"
 
@@ -347,7 +379,9 @@ class SearchSpace(Mapping):
     conditions name (so a mutator deciding in order knows whether a key is active).
     """
 
-    def __init__(self, mutables: Iterable) -> None:
+    def __init__(self, mutables: Iterable, occurrences: Mapping[int, list[tuple]] | None = None) -> None:
+        """``occurrences`` maps ``id(mutable)`` to the conditions of each place it sits (see
+        :func:`find_occurrences`; a mutable without them uses its own ``conditions``)."""
         self._domains: dict[str, Domain] = {}
         self._groups: dict[str, list] = {}
         mutables = list(mutables)
@@ -364,7 +398,15 @@ class SearchSpace(Mapping):
             elif all(m is not mutable for m in self._groups[mutable.key]):
                 self._groups[mutable.key].append(mutable)
         #: per key, the conditions of each of its mutables (the key is active when one set holds)
-        self._when = {key: [tuple(getattr(m, "conditions", ())) for m in group] for key, group in self._groups.items()}
+        occurrences = occurrences or {}
+        self._when = {
+            key: [
+                tuple((_key_of(name), frozenset(decisions)) for name, decisions in conditions)
+                for m in group
+                for conditions in occurrences.get(id(m), [getattr(m, "conditions", ())])
+            ]
+            for key, group in self._groups.items()
+        }
         self.conditional = any(any(conditions) for conditions in self._when.values())
         if self.conditional:
             self._domains = {key: self._domains[key] for key in self._ordered()}
@@ -384,7 +426,10 @@ class SearchSpace(Mapping):
                 for condition_key, _ in conditions:
                     if condition_key not in self._domains:
                         raise ValueError(f"mutable {key!r}: its condition names {condition_key!r}, not in the space")
-                    visit(condition_key)
+            if all(self._when[key]):  # a key active everywhere it sits waits for no other
+                for conditions in self._when[key]:
+                    for condition_key, _ in conditions:
+                        visit(condition_key)
             visiting.discard(key)
             order.append(key)
 
@@ -416,7 +461,8 @@ class SearchSpace(Mapping):
 
     @classmethod
     def of(cls, model: Any) -> SearchSpace:
-        return cls(find_mutables(model))
+        mutables = find_mutables(model)
+        return cls(mutables, find_occurrences(model) if hasattr(model, "named_children") else None)
 
     def __getitem__(self, key: str) -> Domain:
         return self._domains[key]

@@ -15,6 +15,9 @@ Each key of the search space becomes one or more Optuna parameters:
   CMA-ES and GP model them and TPE learns per-candidate preferences; every score vector decodes
   to a valid subset, so no repair step makes the stored parameters disagree with the
   architecture that was trained.
+
+In a space with conditional decisions, only the active keys are Optuna parameters of a trial
+(define-by-run, as an Optuna objective suggests them); the inactive ones decode to their default.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hyperbox.kernel.space import Categorical, FloatRange, IntRange, SearchSpace, Subset, value_of
+from hyperbox.kernel.space import Categorical, FloatRange, IntRange, SearchSpace, Subset, default_decision, value_of
 
 #: Largest number of subsets enumerated as one categorical parameter.
 MAX_ENUMERATED_SUBSETS = 32
@@ -57,9 +60,13 @@ class SpaceEncoding:
         #: the Optuna choices of each categorical key, by candidate index
         self._choices: dict[str, list[Any]] = {}
         self.distributions: dict[str, BaseDistribution] = {}
+        #: the Optuna parameters of each key
+        self.names: dict[str, list[str]] = {}
         for key, domain in space.items():
+            self.names[key] = []
             for name, distribution in self._encode_domain(key, domain):
                 self.distributions[name] = distribution
+                self.names[key].append(name)
 
     def _encode_domain(self, key: str, domain: Any) -> Iterator[tuple[str, BaseDistribution]]:
         if isinstance(domain, Categorical):
@@ -90,18 +97,23 @@ class SpaceEncoding:
         return None
 
     def decode(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The architecture (canonical decisions) that Optuna ``params`` stand for."""
-        arch: dict[str, Any] = {}
-        for key, domain in self.space.items():
-            if isinstance(domain, Subset):
-                arch[key] = self._decode_subset(key, domain, params)
-            elif isinstance(domain, FloatRange):
-                arch[key] = float(params[key])
-            elif isinstance(domain, Categorical):
-                arch[key] = self._choices[key].index(params[key])
-            else:
-                arch[key] = int(params[key])
-        return arch
+        """The architecture (canonical decisions) that Optuna ``params`` stand for; a key without
+        its parameters (inactive) gets its default."""
+        return {
+            key: self.decode_key(key, params) if all(n in params for n in self.names[key]) else default_decision(domain)
+            for key, domain in self.space.items()
+        }
+
+    def decode_key(self, key: str, params: Mapping[str, Any]) -> Any:
+        """The decision of ``key`` that Optuna ``params`` stand for."""
+        domain = self.space[key]
+        if isinstance(domain, Subset):
+            return self._decode_subset(key, domain, params)
+        if isinstance(domain, FloatRange):
+            return float(params[key])
+        if isinstance(domain, Categorical):
+            return self._choices[key].index(params[key])
+        return int(params[key])
 
     def _decode_subset(self, key: str, domain: Subset, params: Mapping[str, Any]) -> tuple[int, ...]:
         if key in self._subsets:
@@ -115,8 +127,9 @@ class SpaceEncoding:
     def encode(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """Optuna ``params`` for an architecture in any accepted form (used to replay history)."""
         params: dict[str, Any] = {}
-        for key, decision in self.space.validate(arch).items():
-            params.update(self.encode_decision(key, decision))
+        decisions = self.space.validate(arch)
+        for key in self.space.active(decisions):
+            params.update(self.encode_decision(key, decisions[key]))
         return params
 
     def encode_value(self, key: str, value: Any) -> dict[str, Any]:

@@ -289,8 +289,16 @@ class OptunaMutator(Mutator):
         return self._draw(trial, heartbeat)
 
     def _draw(self, trial: optuna.Trial, heartbeat: Heartbeat | None) -> dict[str, Any]:
-        params = {name: _suggest(trial, name, dist) for name, dist in self.encoding.distributions.items()}
-        arch = self.encoding.decode(params)
+        """Suggest the trial's parameters, in a conditional space only the active ones (in the
+        space's order, which decides a key's conditions before it)."""
+        encoding, params, decided = self.encoding, {}, {}
+        for key in self.space:
+            if self.space.conditional and key not in self.space.active(decided):
+                continue
+            for name in encoding.names[key]:
+                params[name] = _suggest(trial, name, encoding.distributions[name])
+            decided[key] = encoding.decode_key(key, params)
+        arch = encoding.decode(params)
         self._running.append((self.space.to_json(arch), trial, heartbeat))
         return arch
 
@@ -378,9 +386,9 @@ class OptunaMutator(Mutator):
     def _frozen_trial(
         self, arch: Mapping[str, Any], values: list[float] | None, state: TrialState = TrialState.COMPLETE
     ) -> optuna.trial.FrozenTrial:
-        return optuna.trial.create_trial(
-            params=self.encoding.encode(arch), distributions=self.encoding.distributions, values=values, state=state
-        )
+        params = self.encoding.encode(arch)
+        distributions = {name: self.encoding.distributions[name] for name in params}
+        return optuna.trial.create_trial(params=params, distributions=distributions, values=values, state=state)
 
     def sample_final(self) -> dict[str, Any]:
         """The best trial's architecture (single objective); otherwise the current one."""

@@ -245,7 +245,8 @@ class ValueSpace(_Space):
     """Choose one of ``candidates`` values (channels, kernel sizes, flags, ...).
 
     Searchable ops read :attr:`value`: the chosen candidate, or the largest one while the
-    decision is open (the supernet holds the widest configuration).
+    decision is open (the supernet holds the widest configuration; the first one when the
+    candidates have no order).
     """
 
     def __init__(self, candidates: Sequence[Any], key: str | None = None, mask: Any = None) -> None:
@@ -254,12 +255,19 @@ class ValueSpace(_Space):
         if not self.candidates:
             raise ValueError(f"{_name(key)}: ValueSpace needs at least one candidate")
         self.length = len(self.candidates)
-        self.value = max(self.candidates)
+        self.value = _widest(self.candidates)
         self.init_mutable(key, Categorical(self.length, labels=self.candidates), mask)
 
     def on_decision(self, decision: int | None) -> None:
-        self.value = max(self.candidates) if decision is None else self.candidates[decision]
+        self.value = _widest(self.candidates) if decision is None else self.candidates[decision]
 
     def forward(self) -> Any:
         """The current value (so a ValueSpace can also be called like a module)."""
         return self.value
+
+
+def _widest(candidates: list[Any]) -> Any:
+    try:
+        return max(candidates)
+    except TypeError:  # e.g. None among strings
+        return candidates[0]

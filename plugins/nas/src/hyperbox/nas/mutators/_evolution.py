@@ -226,7 +226,8 @@ class EvolutionMutator(Mutator):
 
     def _mutate(self, parent: Mapping[str, Any]) -> dict[str, Any]:
         child = dict(parent)
-        changeable = [key for key in child if _can_change(self.space[key])]
+        # a decision that does not matter (a layer beyond the depth) is not worth a mutation
+        changeable = [key for key in self.space.active(child) if _can_change(self.space[key])]
         chosen = [key for key in changeable if self.rng.random() < self.mutation_prob]
         if not chosen and changeable:
             chosen = [self.rng.choice(changeable)]
