@@ -302,7 +302,7 @@ def test_a_repeated_proposal_is_told_the_earlier_value_and_not_trained_again():
         return trial.values["wide"] + 0.1 * "abc".index(trial.values["op"])
 
     search = Search(space, {"name": "optuna", "sampler": "tpe"}, objective=objective, budget=20, seed=0)
-    with pytest.warns(SearchWarning, match="every one of the space's 6 architectures is evaluated"):
+    with pytest.warns(SearchWarning, match="every one of the 6 architectures is evaluated"):
         result = search.run()
     assert len(trained) == 6 and all(trained.count(values) == 1 for values in trained)
     skipped = sum(len(trial.skipped) for trial in result.trials)
@@ -312,3 +312,15 @@ def test_a_repeated_proposal_is_told_the_earlier_value_and_not_trained_again():
     for frozen in study.trials:
         assert frozen.state == optuna.trial.TrialState.COMPLETE
         assert by_params.setdefault(json.dumps(frozen.params, sort_keys=True), frozen.value) == frozen.value
+
+
+def test_a_grid_ends_the_search_once_its_cells_are_evaluated():
+    from hyperbox.kernel import FloatRange, Search, SearchWarning
+
+    space = ToySpace([ToyMutable("lr", FloatRange(0.0, 1.0))])
+    grid = {"name": "optuna", "sampler": "grid", "sampler_args": {"search_space": {"lr": [0.1, 0.2, 0.3]}}}
+    search = Search(space, grid, objective=lambda trial: trial.values["lr"], budget=10, seed=0)
+    with pytest.warns(SearchWarning, match="every one of the 3 architectures is evaluated"):
+        result = search.run()
+    assert sorted(trial.values["lr"] for trial in result.trials) == [0.1, 0.2, 0.3]
+    assert len(search.mutator.study.trials) == 3  # no proposal beyond the grid

@@ -39,7 +39,7 @@ class Recording(Mutator):
 
 def test_each_architecture_is_evaluated_once_and_a_small_space_ends_the_search():
     calls = []
-    with pytest.warns(SearchWarning, match="every one of the space's 6 architectures is evaluated"):
+    with pytest.warns(SearchWarning, match="every one of the 6 architectures is evaluated"):
         result = search(small_space(), "random", objective=count_evaluations(calls), budget=20, seed=0)
     assert len(calls) == len(set(calls)) == 6  # the whole space, once each
     assert [t.number for t in result.trials] == list(range(6))
@@ -131,3 +131,85 @@ def test_architectures_that_differ_only_in_inactive_decisions_are_one():
         result = search(space, "random", objective=lambda trial: 1.0, budget=10, seed=0)
     shown = sorted(json.dumps(trial.values, sort_keys=True) for trial in result.trials)
     assert shown == ['{"depth": 1}', '{"depth": 2, "width1": 16}', '{"depth": 2, "width1": 8}']
+
+
+def test_a_repeat_of_a_running_trial_is_not_trained_and_learns_its_result_when_it_ends():
+    space = small_space()
+    mutator = Recording(space, seed=0)
+    study = Search(space, mutator, budget=12, seed=0)
+    trained = []
+    with pytest.warns(SearchWarning, match="every one of the 6"):
+        while batch := [trial for trial in (study.ask() for _ in range(4)) if trial is not None]:
+            for trial in batch:
+                trained.append(json.dumps(trial.arch, sort_keys=True))
+                study.tell(trial, 1.0 + len(trained))
+    assert len(trained) == len(set(trained)) == 6
+    result = study.close()
+    skipped = sum(len(trial.skipped) for trial in result.trials)
+    assert len(mutator.results) == 6 + skipped  # every skipped repeat got a result
+
+
+class Pruning(Recording):
+    """Random sampling that records what it is told of pruned and failed proposals too."""
+
+    def discard(self, arch, state):
+        self.results.append((dict(arch), state))
+
+
+def test_a_repeat_of_a_pruned_trial_is_discarded_and_a_failed_one_is_tried_again():
+    from hyperbox.kernel import TrialPruned
+
+    space = small_space()
+    mutator = Pruning(space, seed=3)
+    attempts = []
+
+    def objective(trial):
+        attempts.append(trial.values)
+        if trial.values["op"] == "a":
+            raise TrialPruned()
+        if trial.values["op"] == "b":
+            raise RuntimeError("out of memory")
+        return 1.0
+
+    result = Search(space, mutator, objective=objective, budget=14, seed=3, max_consecutive_failures=None).run()
+    pruned = [t for t in result.trials if t.state == "pruned"]
+    assert len({json.dumps(t.arch) for t in pruned}) == len(pruned)  # a pruned architecture is not run again
+    assert ("pruned" in [r for _, r in mutator.results]) and len(pruned) <= 2
+    failed = [json.dumps(t.values, sort_keys=True) for t in result.trials if t.state == "failed"]
+    assert len(failed) > len(set(failed))  # a failed architecture may be tried again
+
+
+def test_a_broken_setup_on_a_small_space_stops_with_its_error_not_as_exhausted():
+    from hyperbox.kernel import HyperboxError
+
+    def broken(trial):
+        raise RuntimeError("no such file: data.csv")
+
+    with pytest.raises(HyperboxError, match="5 trials failed in a row.*no such file"):
+        search(small_space(), "random", objective=broken, budget=20, seed=0)
+
+
+def test_a_ledger_without_release_still_ends_a_small_search():
+    from hyperbox.kernel.ledger import Budget, LocalLedger
+
+    class OlderLedger:  # written before ledgers could release a claim
+        experiment, study = {}, None
+
+        def __init__(self):
+            self._books = LocalLedger(Budget(trials=10))
+
+        def __getattr__(self, name):
+            if name == "release":
+                raise AttributeError(name)
+            return getattr(self._books, name)
+
+    with pytest.warns(SearchWarning, match="every one of the 6"):
+        result = search(small_space(), "random", objective=lambda trial: 1.0, storage=OlderLedger(), seed=0)
+    assert len(result.trials) == 6
+
+
+def test_dedup_can_be_turned_off_from_the_command_line(tmp_path):
+    experiment = tmp_path / "exp.yaml"
+    experiment.write_text("dataset: digits\nspace: demo\nmutator: random\ntrainer: standalone\n")
+    assert load_experiment(experiment).dedup is True
+    assert load_experiment(experiment, ["dedup=false"]).dedup is False

@@ -2,9 +2,10 @@
 
 The engine asks the search algorithm for another proposal instead, and hands it the repeated
 proposal's earlier result as if it had been evaluated again (Optuna's recipe for repeated
-parameters), so that every algorithm keeps learning as it would without deduplication. The
-skipped proposals are recorded with the trial that follows them (``TrialRecord.skipped``), so
-that a resumed search replays them too.
+parameters), so that every algorithm keeps learning as it would without deduplication; a repeat
+of a trial still running gets that trial's result when it ends. Complete and pruned trials count
+as evaluated; a failed one may be tried again. The skipped proposals are recorded with the trial
+that follows them (``TrialRecord.skipped``), so that a resumed search replays them too.
 """
 
 from __future__ import annotations
@@ -25,8 +26,13 @@ class Evaluated:
     """The finished trials of a search by architecture (the latest of each); ``significant``
     keeps the decisions that tell two architectures apart (the active ones)."""
 
-    def __init__(self, significant: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict) -> None:
+    def __init__(
+        self,
+        significant: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
+        states: tuple[str, ...] = ("complete", "pruned"),
+    ) -> None:
         self._significant = significant
+        self._states = states
         self._records: dict[str, TrialRecord] = {}
 
     def identity(self, arch: Mapping[str, Any]) -> str:
@@ -37,21 +43,30 @@ class Evaluated:
         return len(self._records)
 
     def add(self, record: TrialRecord) -> None:
-        self._records[self.identity(record.arch)] = record
+        """Remember ``record`` if it ended in one of the states that count."""
+        if record.state in self._states:
+            self._records[self.identity(record.arch)] = record
 
     def get(self, arch: Mapping[str, Any]) -> TrialRecord | None:
         """The trial that evaluated ``arch`` (JSON form) already, or None."""
         return self._records.get(self.identity(arch))
 
 
-def replay(history: Iterable[TrialRecord], evaluated: Evaluated) -> list[tuple[dict[str, Any], dict[str, float], str]]:
+def replay(
+    history: Iterable[TrialRecord], significant: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict
+) -> list[tuple[dict[str, Any], dict[str, float], str]]:
     """``(arch, metrics, state)`` of each proposal behind ``history``, in order: a trial's skipped
-    proposals (with the result of the trial each repeated) before its own. ``evaluated`` (empty)
-    tells repeats apart."""
+    proposals (with the result of the trial each repeated) before its own. ``significant`` tells
+    repeats apart (see :class:`Evaluated`)."""
+    history = list(history)
+    evaluated = Evaluated(significant)
+    anywhere = Evaluated(significant, states=("complete", "pruned", "failed"))  # a repeat of a running trial
+    for record in history:
+        anywhere.add(record)
     proposals = []
     for record in history:
         for arch in record.skipped:
-            earlier = evaluated.get(arch)
+            earlier = evaluated.get(arch) or anywhere.get(arch)
             if earlier is not None:
                 proposals.append((arch, earlier.metrics, earlier.state))
         proposals.append((record.arch, record.metrics, record.state))

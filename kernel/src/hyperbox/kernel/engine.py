@@ -162,6 +162,8 @@ class _Running:
     record: TrialRecord
     decisions: dict[str, Any]
     began: float
+    #: proposals skipped as repeats of this trial, given its result when it ends
+    repeats: list[dict[str, Any]] = attrs.field(factory=list)
 
 
 class Search:
@@ -188,11 +190,13 @@ class Search:
         keep: in a run directory, the weights of the ``keep`` best trials are kept
             (``weights/trial-N.pt``), not only the best's; with several objectives, those of the
             whole Pareto front.
-        dedup: an architecture the mutator proposes that a finished trial of this search evaluated
-            already is not evaluated again: the mutator learns the earlier result and is asked for
-            another (a search whose mutator proposes nothing new in 100 tries ends, saying so).
-            Trials that a study shared by workers proposes itself (the ``optuna`` mutator with a
-            storage) are its sampler's to choose.
+        dedup: an architecture the mutator proposes that this search evaluated already (a
+            complete or pruned trial, or one running) is not evaluated again: the mutator learns
+            the earlier result and is asked for another; skipped proposals spend no budget and are
+            listed in the next trial's ``skipped``. A search whose mutator has proposed every
+            architecture of its space, or nothing new in 100 tries, ends, saying so. Trials that a
+            study shared by workers proposes itself (the ``optuna`` mutator with a storage) are its
+            sampler's to choose.
         max_consecutive_failures: in :meth:`run`, a trial that raises is recorded as failed and the
             search goes on, until this many fail in a row (a broken setup): the search then stops
             with the last error (None: never). Bad input (:class:`~hyperbox.kernel.ConfigError`)
@@ -551,7 +555,7 @@ class Search:
                     self.log.record("budget_warning", message=message)
                     warnings.warn(message, SearchWarning, stacklevel=2)
             self._call_hook("hyperbox_run_start")
-            self.mutator.restore(replay(history, Evaluated(self.space.active_only)))
+            self.mutator.restore(replay(history, self.space.active_only))
             fit = None if self.evaluation is None else self.evaluation.fit
             if fit is not None:
                 seed_everything(self.seed)
@@ -581,7 +585,9 @@ class Search:
         self._learn(self.ledger.others())
         proposal = self._propose(claim)
         if proposal is None:
-            self.ledger.release(claim)
+            release = getattr(self.ledger, "release", None)  # ledgers written before release() existed
+            if release is not None:
+                release(claim)
             return None
         decisions, skipped = proposal
         self._applied = claim.number
@@ -606,20 +612,29 @@ class Search:
         if not self.dedup or claim.arch is not None or self.mutator.draws_on_claims:
             return (self.mutator.reset(claim) if carries else self.mutator.reset()), []
         skipped: list[dict[str, Any]] = []
-        size = self.space.size()
-        for _ in range(ATTEMPTS if size is None or len(self._evaluated) < size else 0):
+        size = self.mutator.size()
+        running = {self._evaluated.identity(r.record.arch): number for number, r in self._running.items()}
+        known = len(self._evaluated) + len(running)
+        for _ in range(ATTEMPTS if size is None or known < size else 0):
             decisions = self.mutator.reset(claim) if carries else self.mutator.reset()
             arch = self.space.to_json(decisions)
             earlier = self._evaluated.get(arch)
-            if earlier is None:
+            repeated = running.get(self._evaluated.identity(arch)) if earlier is None else earlier.number
+            if repeated is None:
                 return decisions, skipped
             skipped.append(arch)
-            self.log.record("proposal_skipped", values=self.space.values_of(decisions), evaluated_by=earlier.number)
-            self._give_result(arch, earlier)  # as if evaluated again
+            self.log.record("proposal_skipped", values=self.space.values_of(decisions), repeats=repeated)
+            if earlier is not None:
+                self._give_result(arch, earlier)  # as if evaluated again
+            else:  # it learns the running trial's result when that ends
+                self._running[repeated].repeats.append(arch)
+        if self._running:  # the results to come may lead the mutator elsewhere: not the end yet
+            self.log.record("no_new_proposal", running=sorted(self._running))
+            return None
         self._exhausted = True
         why = (
-            f"every one of the space's {size} architectures is evaluated"
-            if size is not None and len(self._evaluated) >= size
+            f"every one of the {size} architectures is evaluated"
+            if size is not None and known >= size
             else f"the mutator proposed only architectures evaluated already ({ATTEMPTS} in a row)"
         )
         message = f"{why}: the search ends after {len(self._records)} trials (dedup=False evaluates them again)"
@@ -677,7 +692,8 @@ class Search:
             directory=None if self.directory is None else str(self.directory.resolve()),
         )
         trained = model if model is not None else trial.kept_model
-        self._finish(record, None if trained is self.model else trained)  # the space itself is no trained model
+        # the space itself is no trained model
+        self._finish(record, None if trained is self.model else trained, running.repeats)
         if raised is not None:
             raise raised
         return record
@@ -889,7 +905,7 @@ class Search:
         self._best = trial
         return True
 
-    def _finish(self, record: TrialRecord, model: Any) -> None:
+    def _finish(self, record: TrialRecord, model: Any, repeats: list[dict[str, Any]]) -> None:
         best = self._rank(record)
         if best and self.run_directory is not None:  # before anyone learns of the trial: its files are there
             self.run_directory.save_best(record, model, lambda a, b: self.ranking.key(a) > self.ranking.key(b))
@@ -899,6 +915,8 @@ class Search:
         self._records.append(record)
         self._evaluated.add(record)
         self._give_result(record.arch, record)
+        for arch in repeats:  # proposals skipped while it ran
+            self._give_result(arch, record)
         if best:
             self._best_model = (record.number, model)
         self._keep_weights(record, model)

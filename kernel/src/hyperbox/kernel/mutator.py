@@ -75,6 +75,11 @@ class Mutator:
         arch = getattr(claim, "arch", None)
         return dict(arch) if arch is not None else self.sample_search()
 
+    def size(self) -> int | None:
+        """How many architectures this search can propose (None: endless); by default the space's
+        size. The engine ends a search that has evaluated them all."""
+        return self.space.size()
+
     @property
     def draws_on_claims(self) -> bool:
         """Whether :meth:`propose` draws on the claim's own trial (``claim.handle``) rather than

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import warnings
 from collections.abc import Mapping, Sequence
@@ -54,10 +55,11 @@ class OptunaMutator(Mutator):
     Args:
         model: the model (or any container of mutables) to search.
         seed: makes the search reproducible. The sampler is rebuilt with a seed derived from the
-            seed and the trial number before each trial (the kernel's trial number in a study of
-            its own, the study's in a shared one), so a trial's suggestion depends only on the
-            seed and the trials before it: a resumed search continues exactly, and workers
-            sharing a study never draw the same random suggestion. (QMC and grid keep one seed:
+            seed and the proposal's number before each proposal (counting this search's proposals,
+            skipped repeats included, in a study of its own; the study's trial number in a shared
+            one), so a suggestion depends only on the seed and the proposals before it: a resumed
+            search continues exactly, and workers sharing a study never draw the same random
+            suggestion. (QMC and grid keep one seed:
             it scrambles QMC's sequence and orders grid's cells.) On resume, the trial a killed
             run left unfinished in its own study is failed (see :meth:`bind_run`).
         sampler: ``tpe``, ``cmaes``, ``gp``, ``qmc``, ``random``, ``grid``, ``nsga2``, ``nsga3`` or
@@ -112,7 +114,10 @@ class OptunaMutator(Mutator):
         self.encoding = SpaceEncoding(self.space)
         self.sampler_name = sampler
         self._sampler_args = dict(sampler_args or {})
-        self._make_sampler = sampler_factory(sampler, self._complete_sampler_args(sampler, dict(sampler_args or {})))
+        completed = self._complete_sampler_args(sampler, dict(sampler_args or {}))
+        #: the grid's cells (grid sampler), or None
+        self._grid_size = math.prod(map(len, completed["search_space"].values())) if sampler == "grid" else None
+        self._make_sampler = sampler_factory(sampler, completed)
         self.pruner_name = pruner
         self._pruner = make_pruner(pruner, pruner_args)
         self.pruning_metric = pruning_metric
@@ -262,6 +267,10 @@ class OptunaMutator(Mutator):
             return self._draw(optuna.Trial(self.study, handle._trial_id), heartbeat=None)
         return super().propose(claim)
 
+    def size(self) -> int | None:
+        """The grid sampler proposes its cells only."""
+        return self._grid_size if self._grid_size is not None else super().size()
+
     @property
     def draws_on_claims(self) -> bool:
         """In a shared study, each claim's parameters are drawn on its own trial."""
@@ -274,7 +283,7 @@ class OptunaMutator(Mutator):
                 warnings.simplefilter("ignore", ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # a dead worker's trial is failed and queued again
         number, self._asked = self._asked, self._asked + 1
-        # a study of our own follows the kernel's trial numbers; a shared one its own, so that
+        # a study of our own counts this search's proposals; a shared one its own trials, so that
         # mutators sharing it never draw with the same seed
         expected = number if self._own_storage else len(study.get_trials(deepcopy=False))
         self._reseed(expected)  # grid draws its cell when the trial is created
@@ -371,7 +380,7 @@ class OptunaMutator(Mutator):
     def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float], str]]) -> None:
         """Replay ``history`` into an empty study; a persistent study already holds its trials.
 
-        The next trial is then the kernel's trial ``len(history)``, whatever Optuna numbers it.
+        The next proposal is then the search's proposal ``len(history)``, whatever Optuna numbers it.
         """
         study = self.study
         if self._joined:
