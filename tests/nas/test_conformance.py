@@ -1,20 +1,45 @@
-"""Our trainers and estimators honour the kernel's conformance suites."""
+"""Our trainers, estimators and the MCTS and MOEA/D mutators honour the kernel's conformance suites."""
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch import nn
 
-from hyperbox.kernel.testing import EstimatorTestCase, TrainerTestCase
+from hyperbox.kernel.testing import EstimatorTestCase, MutatorTestCase, TrainerTestCase
 from hyperbox.nas import ops
 from hyperbox.nas.datasets import digits
 from hyperbox.nas.estimators import AccuracyEstimator, FlopsEstimator, LatencyEstimator, ParamsEstimator
-from hyperbox.nas.mutators import DartsMutator
+from hyperbox.nas.mutators import DartsMutator, MCTSMutator, MOEADMutator
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
 from hyperbox.nas.subnet import build_subnet
 from hyperbox.nas.trainers import DartsTrainer, OneShotTrainer, StandaloneTrainer
 
 torch.set_num_threads(1)
+
+
+class TestMCTSConformance(MutatorTestCase):
+    mutator_factory = MCTSMutator
+
+
+class TestMCTSNarrowestTreeConformance(MutatorTestCase):
+    """One value per node of a range or a subset, and no exploration bonus."""
+
+    mutator_factory = functools.partial(MCTSMutator, max_node_space=1, exploration=0.0)
+
+
+class TestMOEADConformance(MutatorTestCase):
+    mutator_factory = functools.partial(MOEADMutator, divisions=2, n_neighbors=2)
+
+
+class TestMOEADTwoObjectivesConformance(MutatorTestCase):
+    """Accuracy against size, with the penalty-based decomposition."""
+
+    def create_mutator(self, model, seed=0):
+        mutator = MOEADMutator(model, seed=seed, divisions=2, decomposition="pbi")
+        mutator.set_objectives(["accuracy", "params"], ["maximize", "minimize"])
+        return mutator
 
 
 def mlp_space() -> nn.Module:

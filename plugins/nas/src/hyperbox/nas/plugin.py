@@ -20,6 +20,8 @@ def hyperbox_register_mutators(register):
     register("darts", f"{mutators}:DartsMutator", help="DARTS: softmax-relaxed architecture weights.")
     register("gdas", f"{mutators}:GDASMutator", help="GDAS: Gumbel-softmax one-hot sampling.")
     register("enas", f"{mutators}:ENASMutator", help="ENAS: LSTM controller trained with REINFORCE.")
+    register("mcts", f"{mutators}:MCTSMutator", help="Monte-Carlo tree search over the decisions (UCT).")
+    register("moead", f"{mutators}:MOEADMutator", help="MOEA/D: evolution by decomposition for several objectives.")
 
 
 @hookimpl

@@ -13,5 +13,7 @@ __getattr__, __all__ = lazy_exports(
         "DartsMutator": "_darts",
         "GDASMutator": "_gdas",
         "ENASMutator": "_enas",
+        "MCTSMutator": "_mcts",
+        "MOEADMutator": "_moead",
     },
 )
