@@ -248,3 +248,124 @@ def test_random_architectures_of_a_nested_space_all_run():
     for _ in range(15):
         model = build_subnet(space, searched.sample(rng))
         model(torch.randn(2, 1, 6, 6)).sum().backward()
+
+
+def test_optuna_searches_permutations_and_tuple_choices():
+    from hyperbox.networks.hypernets import cnn_search_space
+
+    space = cnn_search_space((1, 8, 8), 3, filters_choices=(2, 4), fc_units_choices=(4, 8))
+    result = search(space, {"name": "optuna", "sampler": "random"}, objective=lambda t: 1.0, budget=3, seed=0)
+    assert all(trial.state == "complete" for trial in result.trials)
+    assert result.trials[0].values["kernel_size"] in ([1, 1], [3, 3])
+
+
+def test_a_grid_refuses_a_space_whose_decisions_may_be_inactive():
+    from hyperbox.kernel import ConfigError
+
+    with pytest.raises(ConfigError, match="sampler 'grid' enumerates every parameter"):
+        search(deep_space(), {"name": "optuna", "sampler": "grid"}, objective=lambda t: 1.0, budget=3)
+
+
+def test_layers_follow_the_spaces_dtype_and_mode():
+    space = HyperSpace(Sequential([Dense(Choice([4])), Dropout(0.9)]), input_shape=3)
+    decide(space)
+    space.double().eval()
+    out = space(torch.ones(5, 3, dtype=torch.float64))
+    assert out.dtype == torch.float64
+    assert torch.equal(out, space(torch.ones(5, 3, dtype=torch.float64)))  # dropout is off in eval mode
+
+
+def test_an_export_without_a_run_under_the_current_decisions_is_refused():
+    width = Choice([4, 8], key="width")
+    chain = Sequential([Dense(width)])
+    width.decision = 0
+    chain(torch.zeros(2, 5))
+    width.decision = 1  # never run with 8 units
+    with pytest.raises(ValueError, match="Dense: not built for the current decisions"):
+        chain.steps[0].export_module()
+
+
+def test_named_layers_name_their_parameters_keys():
+    space = HyperSpace(Sequential([Dense(Choice([4, 8]), name="fc1"), Dense(Choice([2, 3]), name="fc2")]), 3)
+    assert list(SearchSpace.of(space)) == ["fc1.units", "fc2.units"]
+
+
+def test_a_dropped_link_in_a_chain_is_a_clear_error():
+    space = HyperSpace(Sequential([Optional(Dense(4), keep_link=False, hp_opt=Bool(key="on")), Dense(2)]), 3)
+    decide(space, on=False)
+    with pytest.raises(ValueError, match="Sequential: Optional dropped its link"):
+        space(torch.zeros(2, 3))
+
+
+def micro_space():
+    from hyperbox.networks.hypernets import enas_micro_search_space
+
+    return enas_micro_search_space(arch="NR", input_shape=(1, 8, 8), init_filters=4, node_num=2)
+
+
+@pytest.mark.parametrize("mutator", ["darts", "gdas"])
+def test_differentiable_search_relaxes_or_optional_and_input_choice(mutator):
+    result = search(
+        micro_space(),
+        mutator,
+        trainer={"name": "darts", "epochs": 1, "batch_size": 128},
+        dataset="digits",
+        estimators=["accuracy"],
+        budget=1,
+        seed=0,
+    )
+    trial = result.trials[0]
+    assert trial.state == "complete", trial.error
+    assert trial.values["normal_N0_L_op_choice"] in (
+        "sepconv5x5",
+        "sepconv3x3",
+        "avgpooling3x3",
+        "maxpooling3x3",
+        "identity",
+    )
+
+
+def test_an_optional_and_an_or_mix_their_candidates_under_a_mixer():
+    opt, pick = Bool(key="opt"), Choice(["double", "negate"], key="pick")
+    space = HyperSpace(
+        Sequential([Optional(Activation("relu"), hp_opt=opt), Or([_Scale(2.0), _Scale(-1.0)], hp_or=pick)]), 1
+    )
+    opt.mixer = lambda: (torch.tensor([0.25, 0.75]), None)  # a quarter bypass, three quarters relu
+    pick.mixer = lambda: (torch.tensor([0.5, 0.5]), None)
+    out = space(torch.tensor([[-4.0]]))
+    assert out.item() == pytest.approx(0.5 * 2 * -1.0 + 0.5 * -1 * -1.0)  # 0.25 * -4 + 0.75 * 0 = -1
+
+
+class _Scale(nn.Module):
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return self.factor * x
+
+
+@pytest.mark.parametrize(
+    ("space", "key", "why"),
+    [
+        (lambda: deep_space(), "depth", "the depth of a Repeat"),
+        (
+            lambda: HyperSpace(Permutation([nn.ReLU(), nn.Tanh()], hp_seq=Choice([(0, 1), (1, 0)], key="o")), 2),
+            "o",
+            "orders a Permutation",
+        ),
+        (lambda: HyperSpace(Dense(Choice([2, 4], key="units")), 2), "units", "a layer argument"),
+    ],
+)
+def test_darts_refuses_what_it_cannot_relax_naming_the_key(space, key, why):
+    from hyperbox.kernel import ConfigError
+
+    with pytest.raises(ConfigError, match=f"cannot relax '{key}': it .*{why}"):
+        search(space(), "darts", trainer={"name": "darts", "epochs": 1}, dataset="digits", budget=1)
+
+
+def test_one_shot_training_refuses_a_space_without_shared_weights():
+    from hyperbox.kernel import ConfigError
+
+    with pytest.raises(ConfigError, match="trainer 'oneshot': HyperSpace builds its layers for each architecture"):
+        search(deep_space(), "random", trainer={"name": "oneshot", "epochs": 1}, dataset="digits", budget=1)

@@ -407,7 +407,8 @@ class SearchSpace(Mapping):
             ]
             for key, group in self._groups.items()
         }
-        self.conditional = any(any(conditions) for conditions in self._when.values())
+        #: whether some key may be inactive (one whose every place has conditions)
+        self.conditional = any(all(conditions) for conditions in self._when.values())
         if self.conditional:
             self._domains = {key: self._domains[key] for key in self._ordered()}
 
@@ -444,14 +445,20 @@ class SearchSpace(Mapping):
             return list(self._domains)
         found: set[str] = set()
         for key in self._domains:
-            for conditions in self._when[key]:
-                if all(
-                    name in found and name in arch and self._domains[name].normalize(arch[name], name) in decisions
-                    for name, decisions in conditions
-                ):
-                    found.add(key)
-                    break
+            if self.is_active(key, arch, found):
+                found.add(key)
         return [key for key in self._domains if key in found]
+
+    def is_active(self, key: str, arch: Mapping[str, Any], active: set[str]) -> bool:
+        """Whether ``key`` matters under the decisions of ``arch``, given the keys before it (in the
+        space's order) found ``active`` -- for deciding keys one by one (see :meth:`active`)."""
+        return any(
+            all(
+                name in active and name in arch and self._domains[name].normalize(arch[name], name) in decisions
+                for name, decisions in conditions
+            )
+            for conditions in self._when[key]
+        )
 
     def active_only(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """``arch`` without its inactive decisions (what identifies it, and what people read)."""

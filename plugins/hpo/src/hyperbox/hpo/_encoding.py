@@ -157,8 +157,7 @@ def _choices(domain: Categorical) -> list[Any]:
     """The values a categorical's candidates stand for, when Optuna can hold them as distinct
     choices (``True`` and ``1`` are equal to Optuna, so they count as one); else the indices."""
     values = [value_of(domain, index) for index in range(domain.n)]
-    scalars = all(v is None or isinstance(v, (bool, int, float, str)) for v in values)
+    if not all(v is None or isinstance(v, (bool, int, float, str)) for v in values):
+        return list(range(domain.n))  # lists (tuples, permutations) are not Optuna choices
     distinct = len({(type(v), v) for v in values}) == len(values) and len(set(map(repr, values))) == len(values)
-    if scalars and distinct and len(set(values)) == len(values):
-        return values
-    return list(range(domain.n))
+    return values if distinct and len(set(values)) == len(values) else list(range(domain.n))

@@ -146,6 +146,11 @@ class OptunaMutator(Mutator):
         """Check that a finite-only sampler can enumerate the space, and give grid its grid."""
         if sampler not in FINITE_ONLY:
             return args
+        if self.space.conditional:
+            raise ConfigError(
+                f"sampler {sampler!r} enumerates every parameter, while in this space some decisions matter only "
+                "under others (a Repeat's layers, an Optional's inside); use tpe, random or another sampler"
+            )
         given = args.get("search_space", {}) if sampler == "grid" else {}
         unknown = sorted(set(given) - set(self.space))
         if unknown:
@@ -300,10 +305,11 @@ class OptunaMutator(Mutator):
     def _draw(self, trial: optuna.Trial, heartbeat: Heartbeat | None) -> dict[str, Any]:
         """Suggest the trial's parameters, in a conditional space only the active ones (in the
         space's order, which decides a key's conditions before it)."""
-        encoding, params, decided = self.encoding, {}, {}
+        encoding, params, decided, active = self.encoding, {}, {}, set()
         for key in self.space:
-            if self.space.conditional and key not in self.space.active(decided):
+            if self.space.conditional and not self.space.is_active(key, decided, active):
                 continue
+            active.add(key)
             for name in encoding.names[key]:
                 params[name] = _suggest(trial, name, encoding.distributions[name])
             decided[key] = encoding.decode_key(key, params)

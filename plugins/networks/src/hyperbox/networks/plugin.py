@@ -17,6 +17,10 @@ def hyperbox_register_spaces(register):
         "hyperbox.networks.vit:VisionTransformerSpace",
         help="AutoFormer-style ViT: width, depth, heads, MLP ratio.",
     )
+    hypernets = "hyperbox.networks.hypernets"
+    register("dnn", f"{hypernets}:dnn", help="Hypernets' DNN space: 2-4 dense blocks, units, BN, dropout, order.")
+    register("cnn", f"{hypernets}:cnn", help="Hypernets' CNN space: repeated conv blocks, pooling, fc layers.")
+    register("enas_micro", f"{hypernets}:enas_micro", help="Hypernets' ENAS micro space: NRNR cells of 4 nodes.")
 
 
 @hookimpl

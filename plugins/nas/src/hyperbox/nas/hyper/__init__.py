@@ -1,7 +1,8 @@
 """Hypernets-style search spaces in PyTorch: parameters (``Choice``, ``Bool``, ``Int``, ``Real``,
 ``Constant``, ``Dynamic``), combinators (``Sequential``, ``Optional``, ``Or``, ``Permutation``,
-``Repeat``, ``InputChoice``, ``HyperSpace``) and Keras-named layers whose input sizes are inferred
-(``Dense``, ``Conv2D``, ``BatchNormalization``, ...).
+``Repeat``, ``InputChoice``, ``ConnectLooseEnd``, ``HyperSpace``) and Keras-named layers whose
+input sizes are inferred (``Dense``, ``Conv2D``, ``BatchNormalization``, ..., and ENAS'
+``CalibrateSize``, ``FactorizedReduction``, ``SafeConcatenate``).
 
 A space written with them is searched by every mutator::
 
@@ -21,7 +22,11 @@ __getattr__, __all__ = lazy_exports(
     __name__,
     {
         **dict.fromkeys(["Bool", "Choice", "Constant", "Dynamic", "Int", "Real", "value_of"], "params"),
-        **dict.fromkeys(["HyperSpace", "InputChoice", "Optional", "Or", "Permutation", "Repeat", "Sequential"], "ops"),
+        **dict.fromkeys(
+            ["ConnectLooseEnd", "HyperSpace", "InputChoice", "Optional", "Or", "Permutation", "Repeat", "Sequential"],
+            "ops",
+        ),
+        **dict.fromkeys(["CalibrateSize", "FactorizedReduction", "SafeConcatenate"], "enas_layers"),
         **dict.fromkeys(
             [
                 "Activation",

@@ -71,11 +71,15 @@ class HyperLayer(nn.Module):
     """A layer built on its first call for each configuration (argument values and input shape).
 
     Subclasses pass their arguments to ``__init__`` (parameters among them are registered here,
-    where they get their keys) and implement :meth:`build`.
+    where they get their keys) and implement :meth:`build`. ``name`` (as Keras' ``name='fc1'``)
+    names the layer's parameters' keys (``fc1.units``).
     """
 
-    def __init__(self, **arguments: Any) -> None:
+    def __init__(self, name: str | None = None, **arguments: Any) -> None:
         super().__init__()
+        if name is not None and (not isinstance(name, str) or not name or "." in name):
+            raise ValueError(f"{type(self).__name__}: name {name!r} must be a non-empty string without dots")
+        self.layer_name = name
         self._arguments = arguments
         for name, argument in arguments.items():
             if isinstance(argument, nn.Module):
@@ -83,38 +87,55 @@ class HyperLayer(nn.Module):
         #: the modules built, one per configuration met
         self.built = nn.ModuleDict()
         self._names: dict[tuple, str] = {}
-        self._current: str | None = None
+        #: the module last run under each set of argument values
+        self._last: dict[str, str] = {}
 
     def values(self) -> dict[str, Any]:
         """The arguments' current values."""
         return {name: value_of(argument) for name, argument in self._arguments.items()}
 
-    def build(self, x: torch.Tensor, **values: Any) -> nn.Module:
-        """A plain module for input ``x`` under the argument ``values``."""
+    def build(self, x: Any, **values: Any) -> nn.Module:
+        """A plain module for input ``x`` (a tensor, or a list of them) under the argument ``values``."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: Any) -> Any:
         values = self.values()
-        configuration = (repr(sorted(values.items())), tuple(x.shape[1:]))
+        tensors = list(x) if isinstance(x, (list, tuple)) else [x]
+        chosen = repr(sorted(values.items()))
+        configuration = (chosen, tuple(tuple(t.shape[1:]) for t in tensors))
         name = self._names.get(configuration)
         if name is None:
             name = f"config{len(self._names)}"
-            self.built[name] = self.build(x, **values).to(device=x.device)
+            module = self.build(x, **values)
+            dtype = tensors[0].dtype if tensors[0].is_floating_point() else None
+            self.built[name] = module.to(device=tensors[0].device, dtype=dtype).train(self.training)
             self._names[configuration] = name
-        self._current = name
+        self._last[chosen] = name
         return self.built[name](x)
 
     def export_module(self) -> nn.Module:
-        """The module built for the configuration this layer last ran in."""
-        if self._current is None:
+        """The module built for the current argument values (the one last run under them)."""
+        name = self._last.get(repr(sorted(self.values().items())))
+        if name is None:
             raise ValueError(
-                f"{type(self).__name__}: its input size is not known before it runs; wrap the space in "
-                "HyperSpace(module, input_shape=...) or run it on a batch first"
+                f"{type(self).__name__}: not built for the current decisions, since its input size is known only "
+                "once it runs; wrap the space in HyperSpace(module, input_shape=...) or run it on a batch first"
             )
-        return self.built[self._current]
+        return self.built[name]
 
     def extra_repr(self) -> str:
         return ", ".join(f"{name}={value!r}" for name, value in self.values().items())
+
+
+def _images(x: Any, kind: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{kind}: expects images (N, C, H, W), got {shape}")
+
+
+def _check_padding(padding: Any, kind: str) -> None:
+    if padding not in ("same", "valid"):
+        raise ValueError(f"{kind}: padding {padding!r} must be 'same' or 'valid'")
 
 
 def _pair(value: Any) -> tuple[int, int]:
@@ -131,8 +152,6 @@ def _padded(x: torch.Tensor, kernel: Any, strides: Any, padding: str, layer: nn.
     """``layer`` (built without padding) after the padding ``padding`` needs on ``x``."""
     if padding == "valid":
         return layer
-    if padding != "same":
-        raise ValueError(f"padding {padding!r} must be 'same' or 'valid'")
     (kh, kw), (sh, sw) = _pair(kernel), _pair(strides)
     top, bottom = _same_padding(x.shape[2], kh, sh)
     left, right = _same_padding(x.shape[3], kw, sw)
@@ -144,11 +163,13 @@ def _padded(x: torch.Tensor, kernel: Any, strides: Any, padding: str, layer: nn.
 class Dense(HyperLayer):
     """A fully connected layer of ``units`` outputs on the last dimension, then ``activation``."""
 
-    def __init__(self, units: Any, activation: Any = None, use_bias: bool = True) -> None:
+    def __init__(self, units: Any, activation: Any = None, use_bias: bool = True, name: str | None = None) -> None:
         _check_activation(activation, "Dense")
-        super().__init__(units=units, activation=activation, use_bias=use_bias)
+        super().__init__(name, units=units, activation=activation, use_bias=use_bias)
 
     def build(self, x: torch.Tensor, units: Any, activation: Any, use_bias: bool) -> nn.Module:
+        if x.dim() < 2:
+            raise ValueError(f"Dense: expects a batch of vectors (N, ..., features), got {tuple(x.shape)}")
         linear = nn.Linear(x.shape[-1], int(units), bias=use_bias)
         return linear if activation is None else nn.Sequential(linear, activation_module(activation))
 
@@ -156,9 +177,9 @@ class Dense(HyperLayer):
 class Activation(HyperLayer):
     """``activation`` by its Keras name (``relu``, ``tanh``, ...)."""
 
-    def __init__(self, activation: Any) -> None:
+    def __init__(self, activation: Any, name: str | None = None) -> None:
         _check_activation(activation, "Activation")
-        super().__init__(activation=activation)
+        super().__init__(name, activation=activation)
 
     def build(self, x: torch.Tensor, activation: Any) -> nn.Module:
         return activation_module(activation)
@@ -167,8 +188,8 @@ class Activation(HyperLayer):
 class Dropout(HyperLayer):
     """Drops inputs with probability ``rate`` in training."""
 
-    def __init__(self, rate: Any) -> None:
-        super().__init__(rate=rate)
+    def __init__(self, rate: Any, name: str | None = None) -> None:
+        super().__init__(name, rate=rate)
 
     def build(self, x: torch.Tensor, rate: Any) -> nn.Module:
         return nn.Dropout(float(rate))
@@ -177,8 +198,8 @@ class Dropout(HyperLayer):
 class BatchNormalization(HyperLayer):
     """Batch normalisation over the channels (dimension 1), of a vector or an image batch."""
 
-    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3) -> None:
-        super().__init__(momentum=momentum, epsilon=epsilon)
+    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, name: str | None = None) -> None:
+        super().__init__(name, momentum=momentum, epsilon=epsilon)
 
     def build(self, x: torch.Tensor, momentum: float, epsilon: float) -> nn.Module:
         norm = nn.BatchNorm2d if x.dim() == 4 else nn.BatchNorm1d
@@ -189,16 +210,24 @@ class Conv2D(HyperLayer):
     """A 2-d convolution of ``filters`` output channels, then ``activation``."""
 
     def __init__(
-        self, filters: Any, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid", activation: Any = None
+        self,
+        filters: Any,
+        kernel_size: Any,
+        strides: Any = (1, 1),
+        padding: str = "valid",
+        activation: Any = None,
+        name: str | None = None,
     ) -> None:
         _check_activation(activation, "Conv2D")
+        _check_padding(padding, "Conv2D")
         super().__init__(
-            filters=filters, kernel_size=kernel_size, strides=strides, padding=padding, activation=activation
+            name, filters=filters, kernel_size=kernel_size, strides=strides, padding=padding, activation=activation
         )
 
     def build(
         self, x: torch.Tensor, filters: Any, kernel_size: Any, strides: Any, padding: str, activation: Any
     ) -> nn.Module:
+        _images(x, "Conv2D")
         conv = nn.Conv2d(x.shape[1], int(filters), _pair(kernel_size), _pair(strides))
         layer = _padded(x, kernel_size, strides, padding, conv)
         return layer if activation is None else nn.Sequential(layer, activation_module(activation))
@@ -207,20 +236,28 @@ class Conv2D(HyperLayer):
 class SeparableConv2D(HyperLayer):
     """A depthwise convolution followed by a pointwise one of ``filters`` output channels."""
 
-    def __init__(self, filters: Any, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid") -> None:
-        super().__init__(filters=filters, kernel_size=kernel_size, strides=strides, padding=padding)
+    def __init__(
+        self, filters: Any, kernel_size: Any, strides: Any = (1, 1), padding: str = "valid", name: str | None = None
+    ) -> None:
+        _check_padding(padding, "SeparableConv2D")
+        super().__init__(name, filters=filters, kernel_size=kernel_size, strides=strides, padding=padding)
 
     def build(self, x: torch.Tensor, filters: Any, kernel_size: Any, strides: Any, padding: str) -> nn.Module:
+        _images(x, "SeparableConv2D")
         channels = x.shape[1]
         depthwise = nn.Conv2d(channels, channels, _pair(kernel_size), _pair(strides), groups=channels, bias=False)
         return nn.Sequential(_padded(x, kernel_size, strides, padding, depthwise), nn.Conv2d(channels, int(filters), 1))
 
 
 class _Pooling(HyperLayer):
-    def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid") -> None:
-        super().__init__(pool_size=pool_size, strides=strides, padding=padding)
+    def __init__(
+        self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid", name: str | None = None
+    ) -> None:
+        _check_padding(padding, type(self).__name__)
+        super().__init__(name, pool_size=pool_size, strides=strides, padding=padding)
 
     def build(self, x: torch.Tensor, pool_size: Any, strides: Any, padding: str) -> nn.Module:
+        _images(x, type(self).__name__)
         strides = pool_size if strides is None else strides
         return _padded(x, pool_size, strides, padding, self._pool(_pair(pool_size), _pair(strides)), self._fill)
 

@@ -21,12 +21,36 @@ from hyperbox.kernel.space import is_mutable
 from hyperbox.nas.hyper.params import Bool, Choice
 from hyperbox.nas.spaces import InputSpace, _derived_labels
 
-__all__ = ["HyperSpace", "InputChoice", "Optional", "Or", "Permutation", "Repeat", "Sequential"]
+__all__ = ["ConnectLooseEnd", "HyperSpace", "InputChoice", "Optional", "Or", "Permutation", "Repeat", "Sequential"]
 
 
 def _named(kind: str, parameter: Any) -> str:
     key = getattr(parameter, "key", None)
     return f"{kind} {key!r}" if key else kind
+
+
+def _relaxable(parameter: Choice) -> Choice:
+    """Let darts and gdas mix the candidates ``parameter`` chooses between (see ``Or``)."""
+    parameter.why_not_relaxed = None
+    if not hasattr(parameter, "mixer"):
+        parameter.mixer = None
+    return parameter
+
+
+def _not_relaxable(parameter: Choice, why: str) -> Choice:
+    parameter.why_not_relaxed = why
+    return parameter
+
+
+def _mixed(parameter: Choice, outputs: Callable[[int], Any]) -> Any:
+    """The sum of ``outputs(i)`` weighted by ``parameter``'s mixer, over the candidates it marks active."""
+    weights, active = parameter.mixer()
+    indices = range(len(parameter.candidates)) if active is None else active
+    total = None
+    for index in indices:
+        term = weights[index] * outputs(index)
+        total = term if total is None else total + term
+    return total
 
 
 def _decided(kind: str, parameter: Choice) -> int:
@@ -35,8 +59,18 @@ def _decided(kind: str, parameter: Choice) -> int:
     return parameter.decision
 
 
+def _linked(output: Any, module: nn.Module, kind: str) -> Any:
+    """``output`` of ``module`` in a chain: a dropped link (None) cannot feed the next module."""
+    if output is None:
+        raise ValueError(
+            f"{kind}: {type(module).__name__} dropped its link (Optional with keep_link=False); only Add and "
+            "Concatenate take a dropped link"
+        )
+    return output
+
+
 class Sequential(nn.Module):
-    """``modules`` one after the other (a module that drops its link, returning None, ends it)."""
+    """``modules`` one after the other."""
 
     def __init__(self, modules: Sequence[nn.Module]) -> None:
         super().__init__()
@@ -44,9 +78,7 @@ class Sequential(nn.Module):
 
     def forward(self, x: Any) -> Any:
         for module in self.steps:
-            if x is None:
-                return None
-            x = module(x)
+            x = _linked(module(x), module, "Sequential")
         return x
 
     def export_module(self) -> nn.Module:
@@ -55,11 +87,12 @@ class Sequential(nn.Module):
 
 class Optional(nn.Module):
     """``module`` when ``hp_opt`` (default ``Bool()``) is true; otherwise the input passes through
-    (``keep_link=True``) or the link is dropped (``None``, left out by ``Add``/``Concatenate``)."""
+    (``keep_link=True``) or the link is dropped (``None``: only ``Add`` and ``Concatenate``, which
+    leave it out, take a dropped link)."""
 
     def __init__(self, module: nn.Module, keep_link: bool = True, hp_opt: Choice | None = None) -> None:
         super().__init__()
-        self.hp_opt = Bool() if hp_opt is None else hp_opt
+        self.hp_opt = _relaxable(Bool() if hp_opt is None else hp_opt)
         self.module = module
         self.keep_link = keep_link
         self._on = frozenset(i for i, option in enumerate(self.hp_opt.candidates) if option)
@@ -68,9 +101,14 @@ class Optional(nn.Module):
         yield self.module, self.hp_opt, self._on
 
     def forward(self, x: Any) -> Any:
+        if self.hp_opt.mixer is not None:  # darts, gdas: the block and its bypass, weighted
+            return _mixed(self.hp_opt, lambda i: self.module(x) if i in self._on else self._bypass(x))
         if _decided("Optional", self.hp_opt) in self._on:
             return self.module(x)
         return x if self.keep_link else None
+
+    def _bypass(self, x: Any) -> Any:
+        return x if self.keep_link else 0.0
 
     def export_module(self) -> nn.Module:
         if self.hp_opt.decision in self._on:
@@ -94,7 +132,7 @@ class Or(nn.Module):
         modules = list(modules)
         if not modules:
             raise ValueError(f"{_named('Or', hp_or)}: no modules; give at least one")
-        self.hp_or = Choice(_derived_labels(modules)) if hp_or is None else hp_or
+        self.hp_or = _relaxable(Choice(_derived_labels(modules)) if hp_or is None else hp_or)
         if len(self.hp_or.candidates) != len(modules):
             raise ValueError(
                 f"{_named('Or', self.hp_or)}: hp_or has {len(self.hp_or.candidates)} options for {len(modules)} modules"
@@ -106,6 +144,8 @@ class Or(nn.Module):
             yield module, self.hp_or, frozenset({index})
 
     def forward(self, *args: Any) -> Any:
+        if self.hp_or.mixer is not None:  # darts, gdas: the candidates, weighted
+            return _mixed(self.hp_or, lambda i: self.choices[i](*args))
         return self.choices[_decided("Or", self.hp_or)](*args)
 
     def export_module(self) -> nn.Module:
@@ -121,6 +161,7 @@ class Permutation(nn.Module):
         if not modules:
             raise ValueError(f"{_named('Permutation', hp_seq)}: no modules; give at least one")
         self.hp_seq = Choice(list(itertools.permutations(range(len(modules))))) if hp_seq is None else hp_seq
+        _not_relaxable(self.hp_seq, "it orders a Permutation, which no weighting relaxes")
         for order in self.hp_seq.candidates:
             if sorted(order) != list(range(len(modules))):
                 raise ValueError(
@@ -134,17 +175,18 @@ class Permutation(nn.Module):
 
     def forward(self, x: Any) -> Any:
         order = self.order()
-        for position, index in enumerate(order):
-            if x is None:
-                return None
+        for index in order:
+            part = self.parts[index]
             try:
-                x = self.parts[index](x)
-            except RuntimeError as error:  # a shape mismatch: name the order that broke
+                x = _linked(part(x), part, "Permutation")
+            except (RuntimeError, ValueError) as error:
                 first = str(error).splitlines()[0]
+                if "out of memory" in first:
+                    raise
                 raise ValueError(
                     f"{_named('Permutation', self.hp_seq)}: in order {list(order)}, module {index} "
-                    f"({type(self.parts[index]).__name__}) cannot take the output of the one before it: {first}"
-                ) from None
+                    f"({type(part).__name__}) cannot take the output of the one before it: {first}"
+                ) from error
         return x
 
     def export_module(self) -> nn.Module:
@@ -166,6 +208,7 @@ class Repeat(nn.Module):
         if not choices or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in choices):
             raise ValueError(f"Repeat: repeat_num_choices {choices!r} must be positive integers")
         self.hp_repeat = Choice(choices) if hp_repeat is None else hp_repeat
+        _not_relaxable(self.hp_repeat, "it is the depth of a Repeat, which no weighting relaxes")
         if list(self.hp_repeat.candidates) != choices:
             raise ValueError(
                 f"{_named('Repeat', self.hp_repeat)}: hp_repeat's options {self.hp_repeat.candidates} "
@@ -184,9 +227,7 @@ class Repeat(nn.Module):
 
     def forward(self, x: Any) -> Any:
         for module in self.steps[: self.depth()]:
-            if x is None:
-                return None
-            x = module(x)
+            x = _linked(module(x), module, "Repeat")
         return x
 
     def export_module(self) -> nn.Module:
@@ -204,6 +245,44 @@ class InputChoice(InputSpace):
         super().__init__(count, n, key=key, mask=mask, reduction=reduction)
 
 
+class ConnectLooseEnd(nn.Module):
+    """The loose ends of a cell: of the last ``n_nodes`` of the states it is called with (a cell's
+    inputs, then its nodes), those that no input choice of ``choices`` takes, in order -- the
+    outputs nothing else consumes (ENAS' micro cell concatenates them)."""
+
+    def __init__(self, choices: Sequence[InputSpace], n_nodes: int) -> None:
+        super().__init__()
+        self._choices = list(choices)  # registered where they sit; read here
+        self.n_nodes = n_nodes
+
+    def loose_ends(self, n_states: int) -> list[int]:
+        """The indices of the loose ends among ``n_states`` states."""
+        used = set()
+        for choice in self._choices:
+            if choice.decision is None:
+                raise ValueError(f"ConnectLooseEnd: input choice {choice.key!r} has no decision")
+            used.update(choice.decision)
+        return [i for i in range(n_states - self.n_nodes, n_states) if i not in used]
+
+    def forward(self, states: Sequence[Any]) -> list[Any]:
+        return [states[i] for i in self.loose_ends(len(states))]
+
+    def export_module(self) -> nn.Module:
+        return _PickStates({i for choice in self._choices for i in choice.decision}, self.n_nodes)
+
+
+class _PickStates(nn.Module):
+    """The exported form of ``ConnectLooseEnd``: the last ``n_nodes`` states but the ``used`` ones."""
+
+    def __init__(self, used: set[int], n_nodes: int) -> None:
+        super().__init__()
+        self.used, self.n_nodes = used, n_nodes
+
+    def forward(self, states: Sequence[Any]) -> list[Any]:
+        first = len(states) - self.n_nodes
+        return [states[i] for i in range(first, len(states)) if i not in self.used]
+
+
 class HyperSpace(nn.Module):
     """The root of a space: ``module`` on inputs of ``input_shape`` (without the batch dimension,
     ``(C, H, W)`` for images). Knowing the input shape, it builds a chosen architecture's layers
@@ -211,7 +290,8 @@ class HyperSpace(nn.Module):
 
     Parameters without a key are named after the first module that takes them, as Hypernets
     names them: ``Dense_3.units`` is the ``units`` of the third ``Dense`` (counted in module order),
-    ``Repeat_1.hp_repeat`` the depth of the first ``Repeat``.
+    ``Repeat_1.hp_repeat`` the depth of the first ``Repeat``, ``fc1.units`` that of the layer
+    named ``fc1``.
     """
 
     def __init__(self, module: nn.Module, input_shape: int | Sequence[int]) -> None:
@@ -227,14 +307,23 @@ class HyperSpace(nn.Module):
     def forward(self, x: Any) -> Any:
         return self.module(x)
 
-    def export_module(self) -> nn.Module:
-        """Run the decided architecture once on a dummy batch, so that each of its layers is built."""
+    #: its layers are built for each architecture, so no two architectures share weights (one-shot
+    #: training refuses it; darts builds every candidate of its relaxed choices with materialize())
+    builds_per_architecture = True
+
+    def materialize(self) -> None:
+        """Run the space once on a dummy batch (in eval mode, without gradients), so that every layer
+        of the current architecture -- in a differentiable search, of every mixed candidate -- is built."""
         training = self.training
         self.eval()
         device = next((p.device for p in self.parameters()), torch.device("cpu"))
         with torch.no_grad():
             self.module(torch.zeros(2, *self.input_shape, device=device))
         self.train(training)
+
+    def export_module(self) -> nn.Module:
+        """The decided architecture's layers, built by :meth:`materialize`."""
+        self.materialize()
         return nn.Sequential(self.module)
 
 
@@ -246,6 +335,7 @@ def _name_parameters(root: nn.Module) -> None:
             continue
         kind = type(module).__name__
         counts[kind] = counts.get(kind, 0) + 1
+        label = getattr(module, "layer_name", None) or f"{kind}_{counts[kind]}"
         for attribute, child in module.named_children():
             if is_mutable(child) and child.key is None:
-                child.key = f"{kind}_{counts[kind]}.{attribute}"
+                child.key = f"{label}.{attribute}"

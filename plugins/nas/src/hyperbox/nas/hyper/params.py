@@ -1,9 +1,9 @@
 """Hypernets' parameter spaces: ``Choice``, ``Bool``, ``Int``, ``Real``, ``Constant`` and ``Dynamic``.
 
 Each searchable parameter is a kernel mutable (so every mutator searches it) and a module without
-weights, so that the layers and blocks that take it as an argument register it: it gets its key
-from the first place it sits (``dnn.steps.0.units``) unless it is given one, which is stable
-across two builds of a space. Every parameter has a ``value``: the chosen one, or while undecided
+weights, so that the layers and blocks that take it as an argument register it: unless it is
+given a key, ``HyperSpace`` names it after the first module that takes it (``Dense_2.units``),
+which is stable across two builds of a space. Every parameter has a ``value``: the chosen one, or while undecided
 the largest (what a supernet is allocated for). ``Constant`` and ``Dynamic`` are values, never
 decisions of their own: a ``Dynamic`` computes its value from other parameters.
 """
@@ -34,6 +34,10 @@ def _named(kind: str, key: str | None) -> str:
 
 class Choice(ValueSpace):
     """One of ``options`` (any values: numbers, strings, tuples, None)."""
+
+    #: why a differentiable search (darts, gdas) cannot relax this choice; None where it can (the
+    #: choices of ``Or`` and ``Optional``, which then mix their candidates through ``mixer``)
+    why_not_relaxed: str | None = "it is a layer argument, and a layer built for each value shares no weights"
 
     def __init__(self, options: Sequence[Any], key: str | None = None, mask: Any = None) -> None:
         options = list(options)

@@ -64,6 +64,15 @@ class DartsMutator(Mutator):
             raise ValueError(
                 f"{type(self).__name__} relaxes only categorical and subset choices; unsupported key(s): {unsupported}"
             )
+        for key in self.space:  # Hypernets-style choices say whether they can be relaxed
+            why = next(
+                (m.why_not_relaxed for m in self.space.mutables(key) if getattr(m, "why_not_relaxed", None)), None
+            )
+            if why is not None:
+                raise ValueError(
+                    f"{type(self).__name__} cannot relax {key!r}: {why}; it relaxes Or, Optional and InputChoice "
+                    "(search this space with random, evolution, optuna or mcts)"
+                )
         generator = torch.Generator().manual_seed(seed if seed is not None else self.rng.getrandbits(63))
         self._generator = generator  # subclasses draw their noise from it too
         #: key -> architecture weights, one per candidate

@@ -104,6 +104,10 @@ class DartsTrainer:
         self, model: nn.Module, mutator: Any, alphas: list, data: Any, context: Any, device: torch.device
     ) -> None:
         alpha_ids = {id(alpha) for alpha in alphas}
+        materialize = getattr(model, "materialize", None)
+        if materialize is not None:  # a space built at its first call: build every mixed candidate now
+            mutator.reset()
+            materialize()
         weights = [p for p in model.parameters() if p.requires_grad and id(p) not in alpha_ids]
         w_optimizer = torch.optim.SGD(weights, lr=self.w_lr, momentum=self.w_momentum, weight_decay=self.w_weight_decay)
         alpha_optimizer = torch.optim.Adam(

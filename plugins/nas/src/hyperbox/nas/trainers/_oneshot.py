@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hyperbox.kernel import SearchSpace
+from hyperbox.kernel import ConfigError, SearchSpace
 from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
@@ -42,6 +42,11 @@ class SupernetTrainer:
     checkpoint_name: str = CHECKPOINT
 
     def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
+        if getattr(model, "builds_per_architecture", False):
+            raise ConfigError(
+                f"trainer 'oneshot': {type(model).__name__} builds its layers for each architecture and shares no "
+                "weights between them, so there is no supernet to train; use the standalone trainer"
+            )
         device = resolve_device(self.device, context)
         model.to(device)
         checkpoint = context.state_path(self.checkpoint_name)
