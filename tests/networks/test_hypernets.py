@@ -84,8 +84,8 @@ def test_the_cnn_space_has_the_seeds_blocks():
     searched = SearchSpace.of(space)
     arch = {key: 0 for key in searched}
     arch.update(blocks=1)  # 3 blocks: the third repeats its convolution 3 to 5 times, with twice the filters
-    third = [key for key in searched if key.startswith("Repeat_") and searched[key].n == 3]
-    assert len(third) == 4  # blocks 3 to 6
+    third = [key for key in searched if key.endswith("_convs") and searched[key].n == 3]
+    assert third == ["block2_convs", "block3_convs", "block4_convs", "block5_convs"]  # blocks 3 to 6
     values = searched.values_of(arch)
     assert [key for key in third if key in values] == third[:1]  # blocks 4 to 6 are inactive
     model = build_subnet(space, {**arch, third[0]: 2})

@@ -61,7 +61,11 @@ def conv_block(
         multiplier = 2 ** (block_no - 1)
 
     conv_filters = Dynamic(lambda filters: filters * multiplier, filters=hp_filters)
-    conv = Repeat(conv_bn, repeat_num_choices=repeat_num_choices)
+    conv = Repeat(
+        conv_bn,
+        repeat_num_choices=repeat_num_choices,
+        hp_repeat=Choice(repeat_num_choices, key=f"block{block_no}_convs"),
+    )
     pooling = Or([MaxPooling2D(padding="same"), AveragePooling2D(padding="same")], hp_or=hp_pooling)
     return Sequential([conv, pooling])
 
