@@ -18,13 +18,17 @@ node knows every architecture proposed under it (those observed with their score
 open), and a node created later inherits them from its parent; hence a node that nobody tried
 has nothing proposed under it, and a branch whose every architecture was proposed is *closed*
 and never entered again.
+
+A resumed search replays its history (:meth:`Mutator.restore`): where trials were out at once, the
+replayed proposals differ from the architectures recorded, and no result will ever come for
+them; the replay then forgets them, leaving the tree as the recorded results made it.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hyperbox.kernel.mutator import Mutator
@@ -230,6 +234,21 @@ class MCTSMutator(Mutator):
         for node in self._walk(arch):
             if arch in node.pending:
                 node.pending.remove(arch)
+
+    def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float], str]]) -> None:
+        """Replay ``history`` (see :meth:`Mutator.restore`), then forget the replayed proposals
+        that no recorded result answered: they leave the nodes they count a virtual loss in, and a
+        leaf closed by one of them alone (never evaluated) is open again, with its ancestors."""
+        super().restore(history)
+        for arch in list(self.root.pending):  # nothing is out before the resumed search asks
+            path = self._walk(arch)
+            for node in path:
+                node.pending.remove(arch)
+            for node in reversed(path):
+                if node.position == len(self.keys):
+                    node.closed = node.tries > 0
+                else:
+                    node.closed = node.children is not None and all(c.closed for c in node.children.values())
 
     def _canonical(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """``arch`` in canonical decisions, its inactive keys at their default."""

@@ -5,15 +5,21 @@ Zhang & Li, "MOEA/D: A Multiobjective Evolutionary Algorithm Based on Decomposit
 sub-problem per weight vector, the weight vectors spread evenly over the simplex (Das & Dennis
 1998). Each sub-problem keeps one member and a neighbourhood of the ``n_neighbors``
 sub-problems with the closest weights; a child of two members of a neighbourhood (single-point
-crossover in the space's key order, then a single-point mutation) replaces every member of that
-neighbourhood it beats on the neighbour's own sub-problem. Neighbours share good partial
-solutions, and the population spreads along the Pareto front, one member per direction.
+crossover in the space's key order, then a single-point mutation) replaces the members of that
+neighbourhood it beats on the neighbour's own sub-problem, at most ``max_replacements`` of them
+(MOEA/D-DE's ``nr``: Li & Zhang, "Multiobjective Optimization Problems With Complicated Pareto
+Sets, MOEA/D and NSGA-II", IEEE TEVC 2009), and only if no member holds it already. Neighbours
+share good partial solutions, and the population spreads along the Pareto front, one member per
+direction, without collapsing onto one architecture: each architecture holds at most
+``max_replacements`` sub-problems.
 
 The kernel asks and tells separately, and several trials may be out at once: the population is
 filled with random architectures, then children are asked for the sub-problems in turn, and
 each child competes in its sub-problem's neighbourhood when its metrics arrive. A result the
 mutator did not ask for (another worker's, a replayed one) competes in the neighbourhood of the
-sub-problem it improves most.
+sub-problem it improves most. A resumed search replays its history (:meth:`Mutator.restore`);
+where trials were out at once, the replayed asks differ from the architectures recorded, and the
+replay then forgets them (no result will come for them).
 """
 
 from __future__ import annotations
@@ -69,10 +75,10 @@ class MOEADMutator(Mutator):
     The population holds one member per weight vector: ``C(divisions + m - 1, m - 1)`` for
     ``m`` objectives (``divisions + 1`` for two). With one objective every sub-problem has the
     weight 1 and ``divisions + 1`` members evolve side by side, each neighbourhood a few adjacent
-    members: a steady-state (μ+λ)-like evolution in which a child replaces the neighbours it
-    beats. Objectives are compared after scaling each by the distance from the best value
-    observed (the ideal point) to the worst of the population, so that objectives in different
-    units weigh alike.
+    members: a steady-state (μ+λ)-like evolution in which a child replaces (up to
+    ``max_replacements`` of) the neighbours it beats. Objectives are compared after scaling each
+    by the distance from the best value observed (the ideal point) to the worst of the
+    population, so that objectives in different units weigh alike.
 
     Args:
         model: the model (or space) to search.
@@ -89,6 +95,11 @@ class MOEADMutator(Mutator):
             closer to its weight's line and converges more slowly); only ``"pbi"`` uses it.
         mutation_prob: probability that a child is mutated after the crossover; a child equal
             to one of its parents always is.
+        max_replacements: how many members of its neighbourhood a child may replace at most
+            (MOEA/D-DE's ``nr``, 2 as Li & Zhang), the closest sub-problems first; a child that a
+            member holds already replaces none. Without this cap a good child takes its whole
+            neighbourhood, and a few such children leave the population holding one
+            architecture many times over (one objective: every sub-problem is the same).
     """
 
     def __init__(
@@ -101,6 +112,7 @@ class MOEADMutator(Mutator):
         decomposition: str = "tchebicheff",
         penalty: float = 0.5,
         mutation_prob: float = 0.7,
+        max_replacements: int = 2,
     ) -> None:
         super().__init__(model, seed=seed)
         if isinstance(divisions, bool) or not isinstance(divisions, int) or divisions < 1:
@@ -115,11 +127,14 @@ class MOEADMutator(Mutator):
             raise ValueError(f"penalty must be a finite number >= 0, got {penalty!r}")
         if not (_is_number(mutation_prob) and 0 <= mutation_prob <= 1):
             raise ValueError(f"mutation_prob must be a probability in [0, 1], got {mutation_prob!r}")
+        if isinstance(max_replacements, bool) or not isinstance(max_replacements, int) or max_replacements < 1:
+            raise ValueError(f"max_replacements must be an integer >= 1, got {max_replacements!r}")
         self.divisions = divisions
         self.n_neighbors = n_neighbors
         self.decomposition = decomposition
         self.penalty = float(penalty)
         self.mutation_prob = float(mutation_prob)
+        self.max_replacements = max_replacements
         #: architectures asked for and not told yet (JSON text -> the sub-problem of each ask,
         #: None for a random one)
         self.pending: dict[str, list[int | None]] = {}
@@ -241,7 +256,7 @@ class MOEADMutator(Mutator):
         origin = self._settle(arch)
         self._known.add(self._text(arch))
         if any(member is not None and member[0] == arch for member in self.members):
-            return  # members stay distinct, so that the population does not collapse onto one
+            return  # held already: it takes no more sub-problems, so the population stays diverse
         if None in self.members:
             self.members[self.members.index(None)] = (arch, f)
             return
@@ -251,9 +266,21 @@ class MOEADMutator(Mutator):
                 range(self.population_size),
                 key=lambda i: self._g(f, i, scale) - self._g(self.members[i][1], i, scale),
             )
-        for j in self.neighbours[origin]:
+        replaced = 0
+        for j in self.neighbours[origin]:  # the closest sub-problems first
+            if replaced == self.max_replacements:
+                break
             if self._g(f, j, scale) < self._g(self.members[j][1], j, scale):
                 self.members[j] = (arch, f)
+                replaced += 1
+
+    def restore(self, history: Sequence[tuple[Mapping[str, Any], Mapping[str, float], str]]) -> None:
+        """Replay ``history`` (see :meth:`Mutator.restore`), then forget the replayed asks that no
+        recorded result answered: they are pending no more, nor known unless recorded."""
+        super().restore(history)
+        told = {self._text(self._complete(self.space.validate(arch), set(self.space))) for arch, _, _ in history}
+        self._known -= set(self.pending) - told
+        self.pending.clear()  # nothing is out before the resumed search asks
 
     def discard(self, arch: Mapping[str, Any], state: str) -> None:
         """A pruned or failed trial is no longer pending; it does not join the population."""
