@@ -184,3 +184,20 @@ def test_a_condition_on_an_unknown_key_is_an_error():
     mutable.conditions = (("depth", frozenset({1})),)
     with pytest.raises(ValueError, match="mutable 'width': its condition names 'depth', not in the space"):
         SearchSpace([mutable])
+
+
+def test_a_subset_of_at_most_m_inputs():
+    import random as stdlib_random
+
+    domain = Subset(5, most=2)
+    rng = stdlib_random.Random(0)
+    sizes = {len(domain.sample(rng)) for _ in range(200)}
+    assert sizes == {1, 2}
+    assert domain.normalize([1, 0, 0, 1, 0]) == (0, 3)
+    with pytest.raises(ValueError, match="3 chosen, at most 2"):
+        domain.normalize([0, 1, 2])
+    assert domain.describe() == "subset(5 choose at most 2)"
+    assert SearchSpace([ToyMutable("s", domain)]).size() == 5 + 10
+    assert domain.keep([0, 2, 4], preference=[4, 3, 2, 1, 0]) == (2, 4)
+    with pytest.raises(ValueError, match="most=6 must be between 1 and n=5"):
+        Subset(5, most=6)

@@ -369,3 +369,49 @@ def test_one_shot_training_refuses_a_space_without_shared_weights():
 
     with pytest.raises(ConfigError, match="trainer 'oneshot': HyperSpace builds its layers for each architecture"):
         search(deep_space(), "random", trainer={"name": "oneshot", "epochs": 1}, dataset="digits", budget=1)
+
+
+def test_multiple_choice_picks_at_most_its_number_of_options():
+    from hyperbox.nas.hyper import MultipleChoice
+
+    with pytest.raises(ValueError, match=r"MultipleChoice 'aug': num_chosen_most=4 must be between 1 and the 3"):
+        MultipleChoice(["flip", "crop", "blur"], num_chosen_most=4, key="aug")
+    few = MultipleChoice(["flip", "crop", "blur"], num_chosen_most=2, key="aug")
+    few.decision = (0, 2)
+    assert few.value == ["flip", "blur"]
+
+
+@pytest.mark.parametrize(
+    "mutator",
+    [
+        "random",
+        {"name": "evolution", "population_size": 4},  # evolving: its mutations must keep the limit too
+        {"name": "optuna", "sampler_args": {"n_startup_trials": 4}},
+        "mcts",
+        "moead",
+    ],
+)
+@pytest.mark.parametrize("options", [6, 8])  # Optuna enumerates 21 subsets of 6, scores the 92 of 8
+def test_every_mutator_keeps_a_multiple_choice_within_its_limit(mutator, options):
+    from hyperbox.nas.hyper import MultipleChoice
+
+    picks = MultipleChoice(list(range(options)), num_chosen_most=2 if options == 6 else 3, key="picks")
+    result = search(picks, mutator, objective=lambda trial: float(sum(trial.values["picks"])), budget=12, seed=0)
+    for trial in result.trials:
+        assert 1 <= len(trial.values["picks"]) <= picks.num_chosen_most
+
+
+def test_a_run_exports_only_the_active_decisions(tmp_path):
+    import json as jsonlib
+
+    result = search(
+        deep_space(), "random", objective=lambda t: -t.values["depth"], budget=6, seed=0, directory=tmp_path
+    )
+    depth = result.best.values["depth"]
+    assert depth < 4  # some layers' decisions are inactive
+    best_arch = jsonlib.loads((tmp_path / "best_arch.json").read_text())
+    assert set(best_arch) == {"depth", *(f"Dense_{i}.units" for i in range(1, depth + 1))}
+    summary = jsonlib.loads((tmp_path / "summary.json").read_text())
+    assert summary["best"]["arch"] == best_arch
+    rebuilt = build_subnet(deep_space(), best_arch)  # the left-out decisions are not needed
+    assert len([m for m in rebuilt.modules() if isinstance(m, nn.Linear)]) == depth

@@ -314,7 +314,9 @@ def export_command(argv: list[str]) -> int:
         record = next((t for t in run.trials() if t.number == args.trial and t.state == "complete"), None)
         if record is None:
             raise HyperboxError(f"{args.rundir}: no completed trial {args.trial} to export")
-        best = {"number": record.number, "arch": record.arch, "values": record.values}
+        # the decisions that matter: those its values show (a record keeps every proposed one)
+        arch = {key: value for key, value in record.arch.items() if key in record.values} or record.arch
+        best = {"number": record.number, "arch": arch, "values": record.values}
     if best is None:
         raise HyperboxError(f"{args.rundir}: no completed trial to export")
     if not args.output:

@@ -122,6 +122,10 @@ class SearchResult:
     #: where the best trial's trained weights are (a file here, or ``HOST:PATH`` where it ran)
     best_weights: str | None = None
     _model_of: Callable[[TrialRecord], Any] | None = attrs.field(default=None, repr=False, eq=False, alias="model_of")
+    #: an architecture's decisions that matter (the summary leaves the inactive ones out)
+    _active_only: Callable[[Mapping[str, Any]], dict[str, Any]] = attrs.field(
+        default=dict, repr=False, eq=False, alias="active_only"
+    )
 
     def best_model(self) -> Any:
         """The plain model of the best architecture (a subnet cut from the space), with the weights
@@ -142,18 +146,18 @@ class SearchResult:
             "trials": len(self.trials),
             **counts,
             "duration_s": round(self.duration_s, 3),
-            "best": None if self.best is None else _member(self.best),
+            "best": None if self.best is None else self._member(self.best),
             "best_weights": self.best_weights,
         }
         if self.best is not None and self.hparams is not None:
             summary["best"]["hparams"] = dict(self.hparams)
         if len(self.objectives) > 1:
-            summary["pareto_front"] = [_member(t) for t in self.pareto_front]
+            summary["pareto_front"] = [self._member(t) for t in self.pareto_front]
         return summary
 
-
-def _member(trial: TrialRecord) -> dict[str, Any]:
-    return {"number": trial.number, "arch": trial.arch, "values": trial.values, "metrics": trial.metrics}
+    def _member(self, trial: TrialRecord) -> dict[str, Any]:
+        arch = self._active_only(trial.arch)
+        return {"number": trial.number, "arch": arch, "values": trial.values, "metrics": trial.metrics}
 
 
 @attrs.define
@@ -548,7 +552,10 @@ class Search:
             self._learn(history, observe=False)
             if self.resumed and self.run_directory is not None:
                 self._previous_s = sum(t.duration_s for t in history)
-                self.run_directory.repair_best(self._best)
+                best = self._best
+                self.run_directory.repair_best(
+                    None if best is None else attrs.evolve(best, arch=self.space.active_only(best.arch))
+                )
             self.log.info("run_start", directory=str(self.directory), resumed=self.resumed, trials_done=len(history))
             if self.budget.trials is not None:
                 for message in self.mutator.budget_warnings(self.budget.trials):
@@ -908,7 +915,8 @@ class Search:
     def _finish(self, record: TrialRecord, model: Any, repeats: list[dict[str, Any]]) -> None:
         best = self._rank(record)
         if best and self.run_directory is not None:  # before anyone learns of the trial: its files are there
-            self.run_directory.save_best(record, model, lambda a, b: self.ranking.key(a) > self.ranking.key(b))
+            exported = attrs.evolve(record, arch=self.space.active_only(record.arch))  # best_arch.json
+            self.run_directory.save_best(exported, model, lambda a, b: self.ranking.key(a) > self.ranking.key(b))
         self.ledger.finish(record)
         if self.run_directory is not None:
             self.run_directory.append(record)
@@ -964,6 +972,7 @@ class Search:
             hparams=hparams,
             best_weights=None if self.run_directory is None else self.run_directory.best_weights_location(best),
             model_of=self._model_of,
+            active_only=self.space.active_only,
         )
 
     def _model_of(self, trial: TrialRecord) -> Any:

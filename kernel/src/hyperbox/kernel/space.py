@@ -30,7 +30,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -104,21 +104,41 @@ class Categorical:
 
 @attrs.frozen
 class Subset:
-    """``k`` of ``n`` candidates (any number when ``k`` is None); ``labels`` (optional) name them."""
+    """``k`` of ``n`` candidates (any number when ``k`` is None, at most ``most`` when given);
+    ``labels`` (optional) name them."""
 
     n: int = attrs.field(validator=attrs.validators.ge(1))
     k: int | None = None
     labels: tuple | None = attrs.field(default=None, converter=lambda v: None if v is None else tuple(v))
+    most: int | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.k is not None and not 1 <= self.k <= self.n:
             raise ValueError(f"Subset: k={self.k} must be between 1 and n={self.n}")
+        if self.most is not None and (self.k is not None or not 1 <= self.most <= self.n):
+            raise ValueError(f"Subset: most={self.most} must be between 1 and n={self.n}, without k")
+
+    def sizes(self) -> range:
+        """How many candidates a decision may choose."""
+        if self.k is not None:
+            return range(self.k, self.k + 1)
+        return range(1, (self.most or self.n) + 1)
+
+    def keep(self, chosen: Iterable[int], preference: Sequence[int]) -> tuple[int, ...]:
+        """``chosen`` (sorted), cut to ``most`` of them in the order of ``preference`` where it
+        holds more (a search algorithm's scores choosing a subset of any size)."""
+        chosen = set(chosen)
+        if self.most is not None and len(chosen) > self.most:
+            chosen = set([i for i in preference if i in chosen][: self.most])
+        return tuple(sorted(chosen))
 
     def sample(self, rng: random.Random) -> tuple[int, ...]:
-        if self.k is None:
-            chosen = [i for i in range(self.n) if rng.random() < 0.5] or [rng.randrange(self.n)]
-        else:
+        if self.k is not None:
             chosen = rng.sample(range(self.n), self.k)
+        elif self.most is not None:
+            chosen = rng.sample(range(self.n), rng.randint(1, self.most))
+        else:
+            chosen = [i for i in range(self.n) if rng.random() < 0.5] or [rng.randrange(self.n)]
         return tuple(sorted(chosen))
 
     def normalize(self, decision: Any, key: str | None = None) -> tuple[int, ...]:
@@ -141,6 +161,8 @@ class Subset:
             chosen = tuple(sorted(decision))
         if self.k is not None and len(chosen) != self.k:
             raise ValueError(f"{_where(key)}: {len(chosen)} inputs chosen, expected {self.k}")
+        if self.most is not None and len(chosen) > self.most:
+            raise ValueError(f"{_where(key)}: {len(chosen)} chosen, at most {self.most}")
         if not chosen:
             raise ValueError(f"{_where(key)}: no input chosen")
         return chosen
@@ -149,7 +171,8 @@ class Subset:
         return [int(i in decision) for i in range(self.n)]
 
     def describe(self) -> str:
-        return f"subset({self.n} choose {self.k if self.k is not None else 'any'})"
+        count = self.k if self.k is not None else "any" if self.most is None else f"at most {self.most}"
+        return f"subset({self.n} choose {count})"
 
 
 @attrs.frozen
@@ -530,7 +553,7 @@ class SearchSpace(Mapping):
             if isinstance(domain, Categorical):
                 total *= domain.n
             elif isinstance(domain, Subset):
-                total *= math.comb(domain.n, domain.k) if domain.k is not None else 2**domain.n - 1
+                total *= sum(math.comb(domain.n, size) for size in domain.sizes())
             elif isinstance(domain, IntRange):
                 total *= (domain.high - domain.low) // domain.step + 1
             else:

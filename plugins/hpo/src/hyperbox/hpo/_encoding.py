@@ -36,15 +36,12 @@ MAX_ENUMERATED_SUBSETS = 32
 
 
 def subset_count(domain: Subset) -> int:
-    if domain.k is None:
-        return 2**domain.n - 1
-    return math.comb(domain.n, domain.k)
+    return sum(math.comb(domain.n, size) for size in domain.sizes())
 
 
 def enumerate_subsets(domain: Subset) -> list[tuple[int, ...]]:
     """Every subset of ``domain``, smallest first, in lexicographic order within a size."""
-    sizes = [domain.k] if domain.k is not None else range(1, domain.n + 1)
-    return [combo for size in sizes for combo in itertools.combinations(range(domain.n), size)]
+    return [combo for size in domain.sizes() for combo in itertools.combinations(range(domain.n), size)]
 
 
 def _score_name(key: str, index: int) -> str:
@@ -122,7 +119,7 @@ class SpaceEncoding:
         by_score = sorted(range(domain.n), key=lambda i: (-scores[i], i))
         if domain.k is not None:
             return tuple(sorted(by_score[: domain.k]))
-        return tuple(i for i in range(domain.n) if scores[i] >= 0.5) or (by_score[0],)
+        return domain.keep((i for i in range(domain.n) if scores[i] >= 0.5), by_score) or (by_score[0],)
 
     def encode(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """Optuna ``params`` for an architecture in any accepted form (used to replay history)."""

@@ -1,4 +1,4 @@
-"""Hypernets-style search spaces in PyTorch: parameters (``Choice``, ``Bool``, ``Int``, ``Real``,
+"""Hypernets-style search spaces in PyTorch: parameters (``Choice``, ``MultipleChoice``, ``Bool``, ``Int``, ``Real``,
 ``Constant``, ``Dynamic``), combinators (``Sequential``, ``Optional``, ``Or``, ``Permutation``,
 ``Repeat``, ``InputChoice``, ``ConnectLooseEnd``, ``HyperSpace``) and Keras-named layers whose
 input sizes are inferred (``Dense``, ``Conv2D``, ``BatchNormalization``, ..., and ENAS'
@@ -21,7 +21,9 @@ from hyperbox.kernel.lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(
     __name__,
     {
-        **dict.fromkeys(["Bool", "Choice", "Constant", "Dynamic", "Int", "Real", "value_of"], "params"),
+        **dict.fromkeys(
+            ["Bool", "Choice", "Constant", "Dynamic", "Int", "MultipleChoice", "Real", "value_of"], "params"
+        ),
         **dict.fromkeys(
             ["ConnectLooseEnd", "HyperSpace", "InputChoice", "Optional", "Or", "Permutation", "Repeat", "Sequential"],
             "ops",

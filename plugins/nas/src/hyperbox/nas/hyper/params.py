@@ -1,4 +1,5 @@
-"""Hypernets' parameter spaces: ``Choice``, ``Bool``, ``Int``, ``Real``, ``Constant`` and ``Dynamic``.
+"""Hypernets' parameter spaces: ``Choice``, ``MultipleChoice``, ``Bool``, ``Int``, ``Real``,
+``Constant`` and ``Dynamic``.
 
 Each searchable parameter is a kernel mutable (so every mutator searches it) and a module without
 weights, so that the layers and blocks that take it as an argument register it: unless it is
@@ -17,15 +18,16 @@ from typing import Any
 
 from torch import nn
 
-from hyperbox.kernel import Categorical, FloatRange, IntRange, Mutable
+from hyperbox.kernel import Categorical, FloatRange, IntRange, Mutable, Subset
 from hyperbox.nas.spaces import ValueSpace
 
-__all__ = ["Bool", "Choice", "Constant", "Dynamic", "Int", "Real", "value_of"]
+__all__ = ["Bool", "Choice", "Constant", "Dynamic", "Int", "MultipleChoice", "Real", "value_of"]
 
 
 def value_of(argument: Any) -> Any:
     """The value ``argument`` stands for now: a parameter's value, or the argument itself."""
-    return argument.value if isinstance(argument, (ValueSpace, _Parameter, Constant, Dynamic)) else argument
+    parameters = (ValueSpace, _Parameter, MultipleChoice, Constant, Dynamic)
+    return argument.value if isinstance(argument, parameters) else argument
 
 
 def _named(kind: str, key: str | None) -> str:
@@ -134,6 +136,42 @@ def _check_range(low: Any, high: Any, log: bool, key: str | None) -> str:
     if log and low <= 0:
         raise ValueError(f"{where}: log=True needs low > 0, got {low}")
     return where
+
+
+class MultipleChoice(nn.Module, Mutable):
+    """Between one and ``num_chosen_most`` of ``options`` (any number of them when None); its
+    ``value`` is the list of the chosen options, in their order."""
+
+    def __init__(
+        self, options: Sequence[Any], num_chosen_most: int | None = None, key: str | None = None, mask: Any = None
+    ) -> None:
+        super().__init__()
+        self.options = list(options)
+        where = _named("MultipleChoice", key)
+        if not self.options:
+            raise ValueError(f"{where}: no options; give at least one")
+        if num_chosen_most is not None and (
+            isinstance(num_chosen_most, bool)
+            or not isinstance(num_chosen_most, int)
+            or not 1 <= num_chosen_most <= len(self.options)
+        ):
+            raise ValueError(
+                f"{where}: num_chosen_most={num_chosen_most!r} must be between 1 and the {len(self.options)} options"
+            )
+        self.num_chosen_most = num_chosen_most
+        self.init_mutable(key, Subset(len(self.options), labels=self.options, most=num_chosen_most), mask)
+
+    @property
+    def value(self) -> list[Any]:
+        """The chosen options (while undecided, as many as may be chosen, the first ones)."""
+        chosen = range(self.num_chosen_most or len(self.options)) if self.decision is None else self.decision
+        return [self.options[i] for i in chosen]
+
+    def forward(self) -> list[Any]:
+        return self.value
+
+    def extra_repr(self) -> str:
+        return f"key={self.key!r}, {self.domain.describe()}, decision={self.decision!r}"
 
 
 class Constant(nn.Module):

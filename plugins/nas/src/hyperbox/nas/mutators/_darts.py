@@ -146,7 +146,8 @@ class DartsMutator(Mutator):
         if domain.k is None:
             # p = 1/n gives even odds, as the argmax rule (weight above uniform) does.
             chosen = [i for i in range(n) if self.rng.random() < n * probs[i] / (1 + n * probs[i])]
-            return tuple(chosen) or (self.rng.choices(range(n), weights=probs)[0],)
+            strongest = sorted(range(n), key=lambda i: -probs[i])
+            return domain.keep(chosen, strongest) or (self.rng.choices(range(n), weights=probs)[0],)
         remaining, chosen = list(range(n)), []
         for _ in range(domain.k):
             pick = self.rng.choices(remaining, weights=[probs[i] for i in remaining])[0]
@@ -161,5 +162,6 @@ def _strongest(domain: Categorical | Subset, probs: Sequence[float]) -> Any:
     if isinstance(domain, Categorical):
         return order[0]
     if domain.k is None:
-        return tuple(i for i in range(len(probs)) if probs[i] > ABOVE_UNIFORM / len(probs)) or (order[0],)
+        above = (i for i in range(len(probs)) if probs[i] > ABOVE_UNIFORM / len(probs))
+        return domain.keep(above, order) or (order[0],)
     return tuple(sorted(order[: domain.k]))

@@ -142,6 +142,9 @@ class ENASMutator(Mutator):
             raise ValueError(f"entropy_reduction must be 'sum' or 'mean', got {entropy_reduction!r}")
         if range_bins < 2:
             raise ValueError("range_bins must be at least 2")
+        capped = [key for key, domain in self.space.items() if isinstance(domain, Subset) and domain.most is not None]
+        if capped:  # its controller draws each input on its own, which no cap on their number fits
+            raise ValueError(f"ENASMutator: subsets of at most m inputs are not supported: {capped}")
         self.tanh_constant = tanh_constant
         self.temperature = temperature
         self.entropy_reduction = entropy_reduction

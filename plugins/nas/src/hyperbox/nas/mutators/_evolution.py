@@ -307,11 +307,13 @@ def _neighbour(domain: Domain, decision: Any, rng) -> Any:
         return rng.choice([i for i in range(domain.n) if i != decision])
     if isinstance(domain, Subset):
         chosen = set(decision)
-        if domain.k is not None:  # swap one chosen input for one left out, keeping k
+        full = domain.most is not None and len(chosen) >= domain.most
+        # flip one input, never emptying the set nor choosing more than allowed
+        flippable = [i for i in range(domain.n) if (i in chosen and len(chosen) > 1) or (i not in chosen and not full)]
+        if domain.k is not None or not flippable:  # swap one chosen input for one left out
             chosen.remove(rng.choice(sorted(chosen)))
             chosen.add(rng.choice([i for i in range(domain.n) if i not in chosen and i not in decision]))
-        else:  # flip one input, never emptying the set
-            flippable = [i for i in range(domain.n) if not (chosen == {i})]
+        else:
             chosen ^= {rng.choice(flippable)}
         return tuple(sorted(chosen))
     if isinstance(domain, IntRange):

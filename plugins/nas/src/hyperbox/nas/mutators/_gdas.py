@@ -88,5 +88,5 @@ def _hard_choice(domain: Categorical | Subset, logits: torch.Tensor) -> tuple[in
         return (int(logits.argmax()),)
     if domain.k is None:
         above = (logits.softmax(-1) > ABOVE_UNIFORM / logits.numel()).nonzero().flatten().tolist()
-        return tuple(above) or (int(logits.argmax()),)
+        return domain.keep(above, logits.argsort(descending=True).tolist()) or (int(logits.argmax()),)
     return tuple(sorted(logits.topk(domain.k).indices.tolist()))

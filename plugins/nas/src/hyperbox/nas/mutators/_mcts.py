@@ -182,7 +182,7 @@ class MCTSMutator(Mutator):
             low, high = to_unit(domain.low), to_unit(domain.high)
             positions = [low + (high - low) * (i + self.rng.random()) / limit for i in range(limit)]
             return [min(max(from_unit(position), domain.low), domain.high) for position in positions]
-        sizes = [domain.k] if domain.k is not None else range(1, domain.n + 1)
+        sizes = domain.sizes()
         if sum(math.comb(domain.n, size) for size in sizes) <= limit:
             return [chosen for size in sizes for chosen in itertools.combinations(range(domain.n), size)]
         values: set[tuple[int, ...]] = set()

@@ -25,7 +25,11 @@ def extreme_decision(domain: Any, largest: bool, rng: random.Random) -> Any:
     if isinstance(domain, (IntRange, FloatRange)):
         return domain.high if largest else domain.low
     if isinstance(domain, Subset) and domain.k is None:
-        return tuple(range(domain.n)) if largest else (rng.randrange(domain.n),)
+        return (
+            tuple(sorted(rng.sample(range(domain.n), domain.most)))
+            if largest and domain.most
+            else (tuple(range(domain.n)) if largest else (rng.randrange(domain.n),))
+        )
     return domain.sample(rng)
 
 
