@@ -18,6 +18,7 @@ def test_toy_plugin_registers_every_kind(toy_site):
     assert "toy_random" in registry.names("mutators")
     assert "toy_data" in registry.names("datasets")
     assert "toy" in registry.names("commands")
+    assert "ToyBlock" in registry.names("blocks")
     info = manager.plugins["toy"]
     assert (info.distribution, info.version, info.status) == ("hyperbox-plugin-toy", "1.0", "ok")
     assert info.registers["trainers"] == ["toy_trainer"]

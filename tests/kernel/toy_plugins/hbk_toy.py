@@ -168,6 +168,21 @@ def hyperbox_register_storages(register):
 
 
 @hookimpl
+def hyperbox_register_blocks(register):
+    register("ToyBlock", ToyBlock, help="A block that scales its input (toy).")
+
+
+class ToyBlock:
+    """Multiplies its input by ``factor`` (a block needs no torch to be registered)."""
+
+    def __init__(self, factor=2):
+        self.factor = factor
+
+    def __call__(self, x):
+        return self.factor * x
+
+
+@hookimpl
 def hyperbox_register_commands(register):
     register("toy", toy_command, help="A toy command.")
 

@@ -128,8 +128,27 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _tuple(loader: yaml.SafeLoader, node: yaml.Node) -> tuple:
+    return tuple(loader.construct_sequence(node, deep=True))
+
+
+def _refused(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"!!python/{suffix}: a tag that builds Python objects is refused (only !!python/tuple is read)",
+        node.start_mark,
+    )
+
+
+# Vega's files write ``!!python/tuple [1, 1]``: a tuple is data, so it is read; any other Python
+# tag would build (or run) arbitrary objects and is refused.
+_Loader.add_constructor("tag:yaml.org,2002:python/tuple", _tuple)
+_Loader.add_multi_constructor("tag:yaml.org,2002:python/", _refused)
+
+
 def yaml_load(text: str) -> Any:
-    """Safe-load YAML text (no code runs), with YAML 1.2's exponent floats."""
+    """Safe-load YAML text (no code runs), with YAML 1.2's exponent floats and ``!!python/tuple``."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
@@ -209,6 +228,7 @@ def _as_tuple(value: Any) -> tuple:
 
 
 def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "experiment") -> Experiment:
+    data = _vega_space(data, source)
     unknown = [k for k in data if k not in TOP_LEVEL]
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL)}")
@@ -254,6 +274,20 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         dedup=data.get("dedup", True),
         source=source,
     )
+
+
+def _vega_space(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """Vega's ``search_space: {type: NAME, ...}`` is ``space: {name: NAME, ...}`` (its files name the
+    component by ``type``)."""
+    if "search_space" not in data:
+        return data
+    if "space" in data:
+        raise ConfigError(f"{source}: give the space once: space or search_space, not both")
+    space = data["search_space"]
+    if not isinstance(space, Mapping) or not isinstance(space.get("type"), str):
+        raise ConfigError(f"{source}: search_space: expected a mapping with its type (type: FineGrainedSpace)")
+    converted = {"name": space["type"], **{key: value for key, value in space.items() if key != "type"}}
+    return {**{key: value for key, value in data.items() if key != "search_space"}, "space": converted}
 
 
 # -- checks shared by experiment files and the Python API (``where`` prefixes the messages) ---------

@@ -84,6 +84,19 @@ def hyperbox_register_datasets(register):
 
 
 @hookspec
+def hyperbox_register_blocks(register):
+    """Register network blocks that composed networks name by their ``type``.
+
+    Called once, when the kernel first needs the component registry, with ``register(name,
+    factory, help=None)``: a composed network (the ``compose`` space, Vega's ``FineGrainedSpace``)
+    builds each of its modules, ``{type: NAME, argument: value, ...}``, by calling the block's
+    factory with those arguments; a nested ``{type: NAME, ...}`` argument (``block: {type:
+    BasicBlock}``) is handed to the factory as a factory of that block, for it to build as many as
+    it needs. ``hbk list blocks`` lists them.
+    """
+
+
+@hookspec
 def hyperbox_register_commands(register):
     """Register ``hbk`` sub-commands.
 

@@ -11,7 +11,7 @@ import attrs
 
 from hyperbox.kernel.errors import PluginError, UnknownComponentError
 
-KINDS = ("spaces", "mutators", "estimators", "trainers", "datasets", "storages", "commands")
+KINDS = ("spaces", "mutators", "estimators", "trainers", "datasets", "storages", "blocks", "commands")
 
 
 @attrs.define

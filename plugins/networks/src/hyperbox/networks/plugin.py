@@ -17,10 +17,34 @@ def hyperbox_register_spaces(register):
         "hyperbox.networks.vit:VisionTransformerSpace",
         help="AutoFormer-style ViT: width, depth, heads, MLP ratio.",
     )
+    composed = "hyperbox.networks.composed:compose"
+    register("compose", composed, help="A network composed from registered blocks; any nested argument searchable.")
+    register("FineGrainedSpace", composed, help="Vega's name for compose (search_space: {type: FineGrainedSpace}).")
     hypernets = "hyperbox.networks.hypernets"
     register("dnn", f"{hypernets}:dnn", help="Hypernets' DNN space: 2-4 dense blocks, units, BN, dropout, order.")
     register("cnn", f"{hypernets}:cnn", help="Hypernets' CNN space: repeated conv blocks, pooling, fc layers.")
     register("enas_micro", f"{hypernets}:enas_micro", help="Hypernets' ENAS micro space: NRNR cells of 4 nodes.")
+
+
+#: PyTorch layers a composed network may name (Vega's descriptions use them)
+TORCH_BLOCKS = (
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "BatchNorm2d",
+    "Conv2d",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "Linear",
+    "MaxPool2d",
+    "ReLU",
+)
+
+
+@hookimpl
+def hyperbox_register_blocks(register):
+    for name in TORCH_BLOCKS:
+        register(name, f"torch.nn:{name}", help=f"PyTorch's nn.{name}.")
 
 
 @hookimpl
