@@ -228,7 +228,7 @@ def _as_tuple(value: Any) -> tuple:
 
 
 def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "experiment") -> Experiment:
-    data = _vega_space(data, source)
+    data = _vega_sections(data, source)
     unknown = [k for k in data if k not in TOP_LEVEL]
     if unknown:
         raise ConfigError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_LEVEL)}")
@@ -276,18 +276,24 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
     )
 
 
-def _vega_space(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
-    """Vega's ``search_space: {type: NAME, ...}`` is ``space: {name: NAME, ...}`` (its files name the
-    component by ``type``)."""
-    if "search_space" not in data:
-        return data
-    if "space" in data:
-        raise ConfigError(f"{source}: give the space once: space or search_space, not both")
-    space = data["search_space"]
-    if not isinstance(space, Mapping) or not isinstance(space.get("type"), str):
-        raise ConfigError(f"{source}: search_space: expected a mapping with its type (type: FineGrainedSpace)")
-    converted = {"name": space["type"], **{key: value for key, value in space.items() if key != "type"}}
-    return {**{key: value for key, value in data.items() if key != "search_space"}, "space": converted}
+#: Vega's sections, and the keys they stand for (its files name each component by ``type``)
+VEGA_SECTIONS = {"search_space": "space", "search_algorithm": "mutator"}
+
+
+def _vega_sections(data: Mapping[str, Any], source: str) -> Mapping[str, Any]:
+    """Vega's ``search_space: {type: NAME, ...}`` is ``space: {name: NAME, ...}``, and its
+    ``search_algorithm`` the ``mutator``."""
+    data = dict(data)
+    for section, key in VEGA_SECTIONS.items():
+        if section not in data:
+            continue
+        if key in data:
+            raise ConfigError(f"{source}: give the {key} once: {key} or {section}, not both")
+        spec = data.pop(section)
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("type"), str):
+            raise ConfigError(f"{source}: {section}: expected a mapping with its type (type: NAME)")
+        data[key] = {"name": spec["type"], **{k: v for k, v in spec.items() if k != "type"}}
+    return data
 
 
 # -- checks shared by experiment files and the Python API (``where`` prefixes the messages) ---------

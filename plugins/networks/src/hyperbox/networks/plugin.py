@@ -41,10 +41,28 @@ TORCH_BLOCKS = (
 )
 
 
+#: Vega's blocks, with Vega's names (``hyperbox.networks.vega``)
+VEGA_BLOCKS = {
+    "InitialBlock": "ImageNet stem: 7x7 convolution, stride 2, then 3x3 max-pool.",
+    "SmallInputInitialBlock": "Small-input stem: 3x3 convolution.",
+    "BasicBlock": "Residual block of two 3x3 convolutions (expansion 1).",
+    "BottleneckBlock": "Residual bottleneck 1x1-3x3-1x1 (expansion 4).",
+    "Repeat": "num_reps blocks of ref, the i-th with items[...][i] as arguments.",
+    "BasicLayer": "ResNet's four stages of layer_reps blocks.",
+    "VariantLayer": "Blocks doubling channels and downsampling where doublechannel / downsample say 1.",
+    "ResNet": "Coarse ResNet: depth 18/34/50/101/152, or depth 20 for CIFAR from items.",
+    "ResNetVariant": "ResNet of base_depth with searched doublechannel / downsample positions.",
+    "LinearClassificationHead": "Global average pooling and a linear classifier.",
+    "View": "Flatten to (N, -1).",
+}
+
+
 @hookimpl
 def hyperbox_register_blocks(register):
     for name in TORCH_BLOCKS:
         register(name, f"torch.nn:{name}", help=f"PyTorch's nn.{name}.")
+    for name, help in VEGA_BLOCKS.items():
+        register(name, f"hyperbox.networks.vega:{name}", help=help)
 
 
 @hookimpl

@@ -1,0 +1,30 @@
+"""Vega's fine-grained space examples (examples/vega/, the guide's search_space sections verbatim)
+run end to end on digits with small budgets."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hyperbox.kernel.compose import build_search
+from hyperbox.kernel.config import load_experiment
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "vega"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        ("backbone_nas.yaml", {"layer.doublechannel", "layer.downsample"}),
+        ("resnet_variant.yaml", {"resnet18.doublechannel", "resnet18.downsample"}),
+    ],
+)
+def test_vega_example_searches_its_hyper_parameters(name, keys, tmp_path):
+    overrides = ["budget.trials=1", "trainer.epochs=1", f"output_dir={tmp_path}"]
+    result = build_search(load_experiment(EXAMPLES / name, overrides), console=False, progress=False).run()
+    assert result.status == "complete" and result.best is not None
+    assert set(result.best.values) == keys
+    for key in keys:  # where the ones go, as many as the guide's list has
+        assert len(result.best.values[key]) == (4 if "backbone" in name else 3)
+    assert json.loads((result.directory / "best_arch.json").read_text()) == result.best.arch
