@@ -28,3 +28,14 @@ def test_vega_example_searches_its_hyper_parameters(name, keys, tmp_path):
     for key in keys:  # where the ones go, as many as the guide's list has
         assert len(result.best.values[key]) == (4 if "backbone" in name else 3)
     assert json.loads((result.directory / "best_arch.json").read_text()) == result.best.arch
+
+
+@pytest.mark.slow
+def test_the_quantised_resnet20_reports_its_size_in_bits(tmp_path):
+    overrides = ["budget.trials=1", "trainer.epochs=1", f"output_dir={tmp_path}"]
+    experiment = load_experiment(EXAMPLES / "resnet20_quant.yaml", overrides)
+    result = build_search(experiment, console=False, progress=False).run()
+    metrics = result.best.metrics
+    assert result.status == "complete" and set(result.best.values) == {"process.nbit_a_list"}
+    # the guide's weight bits (4 or 8) on the 20 quantised convolutions, 32 bits elsewhere
+    assert 4 * metrics["params"] < metrics["model_bits"] < 32 * metrics["params"]

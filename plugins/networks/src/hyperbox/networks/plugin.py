@@ -54,6 +54,8 @@ VEGA_BLOCKS = {
     "ResNetVariant": "ResNet of base_depth with searched doublechannel / downsample positions.",
     "LinearClassificationHead": "Global average pooling and a linear classifier.",
     "View": "Flatten to (N, -1).",
+    "Quant": "Process: fake-quantise the network's convolutions to per-layer weight / activation bits.",
+    "Prune": "Process: remove the channels its masks zero, optionally from trained weights.",
 }
 
 
@@ -68,3 +70,12 @@ def hyperbox_register_blocks(register):
 @hookimpl
 def hyperbox_register_trainers(register):
     register("ofa", "hyperbox.networks.ofa:OFATrainer", help="Once-for-All progressive shrinking with KD.")
+
+
+@hookimpl
+def hyperbox_register_estimators(register):
+    register(
+        "model_bits",
+        "hyperbox.networks.vega:ModelBitsEstimator",
+        help="Model size in bits: quantised weights at their bit width, the rest at 32.",
+    )

@@ -21,6 +21,11 @@ EXPORTS: dict[str, str] = {
     "ResNet": "blocks",
     "ResNetVariant": "blocks",
     "LinearClassificationHead": "blocks",
+    "Quant": "quant",
+    "QuantConv": "quant",
+    "ModelBitsEstimator": "quant",
+    "Prune": "prune",
+    "ChannelSelect": "prune",
 }
 
 __getattr__, __all__ = lazy_exports(__name__, EXPORTS)
