@@ -156,7 +156,7 @@ class Pruning(Recording):
         self.results.append((dict(arch), state))
 
 
-def test_a_repeat_of_a_pruned_trial_is_discarded_and_a_failed_one_is_tried_again():
+def test_a_repeat_of_a_pruned_or_failed_trial_is_given_its_result_and_not_run_again():
     from hyperbox.kernel import TrialPruned
 
     space = small_space()
@@ -164,19 +164,43 @@ def test_a_repeat_of_a_pruned_trial_is_discarded_and_a_failed_one_is_tried_again
     attempts = []
 
     def objective(trial):
-        attempts.append(trial.values)
+        attempts.append(json.dumps(trial.values, sort_keys=True))
         if trial.values["op"] == "a":
             raise TrialPruned()
         if trial.values["op"] == "b":
-            raise RuntimeError("out of memory")
+            raise RuntimeError("shapes do not fit")  # it would raise again
         return 1.0
 
-    result = Search(space, mutator, objective=objective, budget=14, seed=3, max_consecutive_failures=None).run()
-    pruned = [t for t in result.trials if t.state == "pruned"]
-    assert len({json.dumps(t.arch) for t in pruned}) == len(pruned)  # a pruned architecture is not run again
-    assert ("pruned" in [r for _, r in mutator.results]) and len(pruned) <= 2
-    failed = [json.dumps(t.values, sort_keys=True) for t in result.trials if t.state == "failed"]
-    assert len(failed) > len(set(failed))  # a failed architecture may be tried again
+    with pytest.warns(SearchWarning, match="every one of the 6"):
+        result = Search(space, mutator, objective=objective, budget=14, seed=3, max_consecutive_failures=None).run()
+    assert len(attempts) == len(set(attempts)) == 6
+    told = [result for _, result in mutator.results]
+    assert "pruned" in told and "failed" in told
+    assert len(told) == 6 + sum(len(t.skipped) for t in result.trials)
+
+
+def test_a_trial_left_open_when_its_search_closed_is_tried_again(tmp_path):
+    first = Search(small_space(), "random", budget=6, seed=0, directory=tmp_path)
+    trial = first.ask()
+    first.close()  # never told: recorded as failed, but it never ran
+    resumed = Search(
+        small_space(), "random", objective=lambda t: 1.0, budget=7, seed=0, directory=tmp_path, resume=True
+    )
+    result = resumed.run()
+    complete = [t.arch for t in result.trials if t.state == "complete"]
+    assert trial.arch in complete and len(complete) == 6
+
+
+def test_every_architecture_of_a_small_space_failing_stops_with_the_error():
+    from hyperbox.kernel import HyperboxError
+
+    tiny = ToySpace([ToyMutable("op", Categorical(3))])
+
+    def broken(trial):
+        raise RuntimeError("no such file: data.csv")
+
+    with pytest.raises(HyperboxError, match="every architecture failed; the last, 2: RuntimeError: no such file"):
+        search(tiny, "random", objective=broken, budget=20, seed=0)
 
 
 def test_a_broken_setup_on_a_small_space_stops_with_its_error_not_as_exhausted():

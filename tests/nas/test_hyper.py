@@ -415,3 +415,42 @@ def test_a_run_exports_only_the_active_decisions(tmp_path):
     assert summary["best"]["arch"] == best_arch
     rebuilt = build_subnet(deep_space(), best_arch)  # the left-out decisions are not needed
     assert len([m for m in rebuilt.modules() if isinstance(m, nn.Linear)]) == depth
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Dense(Choice([4, 0])), "Dense: units must be positive, got 0"),
+        (lambda: Repeat(Dense(4), [1, 2]), "Repeat: module_fn must be a function of the step"),
+        (lambda: Optional("x"), "Optional: module must be a torch module"),
+        (lambda: HyperSpace(Sequential([Dense(2, name="fc"), Dense(3, name="fc")]), 4), "two layers are named 'fc'"),
+    ],
+)
+def test_more_bad_blocks_are_one_line_errors(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_an_input_in_keras_layout_is_named_as_such():
+    space = HyperSpace(Sequential([Flatten(), Dense(2)]), input_shape=(1, 8, 8))
+    with pytest.raises(ValueError, match=r"input of shape \(8, 8, 1\).*expected \(1, 8, 8\).*\(C, H, W\)"):
+        space(torch.zeros(2, 8, 8, 1))
+
+
+def test_batch_normalization_statistics_follow_a_short_training():
+    norm = BatchNormalization()
+    norm(torch.full((4, 3), 5.0) + torch.randn(4, 3))
+    running = norm.built["config0"].running_mean
+    assert running.mean().item() > 0.3  # PyTorch's momentum 0.1: a tenth of the way to 5 in one step
+
+
+def test_loose_ends_are_every_node_while_input_choices_are_mixed():
+    from hyperbox.nas.hyper import ConnectLooseEnd
+
+    choice = InputChoice(3, 1, key="pick")
+    choice.decision = (1,)  # state 1: node0
+    loose = ConnectLooseEnd([choice], n_nodes=2)
+    states = ["input", "node0", "node1"]
+    assert loose(states) == ["node1"]  # node0 is taken by the choice
+    choice.mixer = lambda: (torch.ones(3) / 3, None)
+    assert loose(states) == ["node0", "node1"]

@@ -3,9 +3,11 @@
 The engine asks the search algorithm for another proposal instead, and hands it the repeated
 proposal's earlier result as if it had been evaluated again (Optuna's recipe for repeated
 parameters), so that every algorithm keeps learning as it would without deduplication; a repeat
-of a trial still running gets that trial's result when it ends. Complete and pruned trials count
-as evaluated; a failed one may be tried again. The skipped proposals are recorded with the trial
-that follows them (``TrialRecord.skipped``), so that a resumed search replays them too.
+of a trial still running gets that trial's result when it ends. Complete, pruned and failed
+trials count as evaluated (an architecture that raised would raise again), except those that
+never ran to an end: left open when their search closed, or lost with their worker -- those are
+tried again. The skipped proposals are recorded with the trial that follows them
+(``TrialRecord.skipped``), so that a resumed search replays them too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from hyperbox.kernel.trial import TrialRecord
 
 __all__ = ["ATTEMPTS", "Evaluated", "replay"]
 
+#: how the errors of failed trials that never ran to an end begin (the engine's and the ledgers')
+UNFINISHED = ("HyperboxError: not told before the search closed", "worker lost")
+
 #: proposals in a row that repeat evaluated architectures before a search ends as exhausted
 ATTEMPTS = 100
 
@@ -29,7 +34,7 @@ class Evaluated:
     def __init__(
         self,
         significant: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
-        states: tuple[str, ...] = ("complete", "pruned"),
+        states: tuple[str, ...] = ("complete", "pruned", "failed"),
     ) -> None:
         self._significant = significant
         self._states = states
@@ -44,7 +49,8 @@ class Evaluated:
 
     def add(self, record: TrialRecord) -> None:
         """Remember ``record`` if it ended in one of the states that count."""
-        if record.state in self._states:
+        unfinished = record.state == "failed" and (record.error or "").startswith(UNFINISHED)
+        if record.state in self._states and not unfinished:
             self._records[self.identity(record.arch)] = record
 
     def get(self, arch: Mapping[str, Any]) -> TrialRecord | None:
@@ -60,7 +66,7 @@ def replay(
     repeats apart (see :class:`Evaluated`)."""
     history = list(history)
     evaluated = Evaluated(significant)
-    anywhere = Evaluated(significant, states=("complete", "pruned", "failed"))  # a repeat of a running trial
+    anywhere = Evaluated(significant)  # a repeat of a trial running then
     for record in history:
         anywhere.add(record)
     proposals = []

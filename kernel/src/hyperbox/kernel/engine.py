@@ -195,7 +195,7 @@ class Search:
             (``weights/trial-N.pt``), not only the best's; with several objectives, those of the
             whole Pareto front.
         dedup: an architecture the mutator proposes that this search evaluated already (a
-            complete or pruned trial, or one running) is not evaluated again: the mutator learns
+            complete, pruned or failed trial, or one running) is not evaluated again: the mutator learns
             the earlier result and is asked for another; skipped proposals spend no budget and are
             listed in the next trial's ``skipped``. A search whose mutator has proposed every
             architecture of its space, or nothing new in 100 tries, ends, saying so. Trials that a
@@ -750,6 +750,9 @@ class Search:
                     raise HyperboxError(message) from last_error
                 if progress is not None:
                     progress.update(self._records, self._best)
+            if failures and self._exhausted and self._best is None:  # a small space, every architecture raised
+                message = f"every architecture failed; the last, {record.number}: {record.error}"
+                raise HyperboxError(message) from last_error
         except KeyboardInterrupt:
             status = "interrupted"
             raise

@@ -133,6 +133,14 @@ def _images(x: Any, kind: str) -> None:
         raise ValueError(f"{kind}: expects images (N, C, H, W), got {shape}")
 
 
+def _check_positive(argument: Any, kind: str, name: str) -> None:
+    """Every value ``argument`` may take (a number, or a choice's options) is a positive number."""
+    options = getattr(argument, "candidates", None) or ([] if isinstance(argument, nn.Module) else [argument])
+    bad = [v for v in options if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0]
+    if bad:
+        raise ValueError(f"{kind}: {name} must be positive, got {bad[0]!r}")
+
+
 def _check_padding(padding: Any, kind: str) -> None:
     if padding not in ("same", "valid"):
         raise ValueError(f"{kind}: padding {padding!r} must be 'same' or 'valid'")
@@ -165,6 +173,7 @@ class Dense(HyperLayer):
 
     def __init__(self, units: Any, activation: Any = None, use_bias: bool = True, name: str | None = None) -> None:
         _check_activation(activation, "Dense")
+        _check_positive(units, "Dense", "units")
         super().__init__(name, units=units, activation=activation, use_bias=use_bias)
 
     def build(self, x: torch.Tensor, units: Any, activation: Any, use_bias: bool) -> nn.Module:
@@ -196,9 +205,13 @@ class Dropout(HyperLayer):
 
 
 class BatchNormalization(HyperLayer):
-    """Batch normalisation over the channels (dimension 1), of a vector or an image batch."""
+    """Batch normalisation over the channels (dimension 1), of a vector or an image batch.
 
-    def __init__(self, momentum: float = 0.99, epsilon: float = 1e-3, name: str | None = None) -> None:
+    ``momentum`` is Keras' (the share of the old running statistics kept at each step); its default
+    is PyTorch's 0.9, since Keras' 0.99 leaves the statistics of a model trained a few epochs (a
+    trial) far from its data, and such a model then scores at chance in evaluation."""
+
+    def __init__(self, momentum: float = 0.9, epsilon: float = 1e-3, name: str | None = None) -> None:
         super().__init__(name, momentum=momentum, epsilon=epsilon)
 
     def build(self, x: torch.Tensor, momentum: float, epsilon: float) -> nn.Module:
@@ -220,6 +233,7 @@ class Conv2D(HyperLayer):
     ) -> None:
         _check_activation(activation, "Conv2D")
         _check_padding(padding, "Conv2D")
+        _check_positive(filters, "Conv2D", "filters")
         super().__init__(
             name, filters=filters, kernel_size=kernel_size, strides=strides, padding=padding, activation=activation
         )

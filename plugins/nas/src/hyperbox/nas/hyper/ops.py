@@ -91,6 +91,8 @@ class Optional(nn.Module):
     leave it out, take a dropped link)."""
 
     def __init__(self, module: nn.Module, keep_link: bool = True, hp_opt: Choice | None = None) -> None:
+        if not isinstance(module, nn.Module):
+            raise ValueError(f"Optional: module must be a torch module, got {module!r}")
         super().__init__()
         self.hp_opt = _relaxable(Bool() if hp_opt is None else hp_opt)
         self.module = module
@@ -204,6 +206,8 @@ class Repeat(nn.Module):
         hp_repeat: Choice | None = None,
     ) -> None:
         super().__init__()
+        if not callable(module_fn) or isinstance(module_fn, nn.Module):
+            raise ValueError(f"Repeat: module_fn must be a function of the step returning a module, got {module_fn!r}")
         choices = list(repeat_num_choices)
         if not choices or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in choices):
             raise ValueError(f"Repeat: repeat_num_choices {choices!r} must be positive integers")
@@ -265,6 +269,8 @@ class ConnectLooseEnd(nn.Module):
         return [i for i in range(n_states - self.n_nodes, n_states) if i not in used]
 
     def forward(self, states: Sequence[Any]) -> list[Any]:
+        if any(getattr(choice, "mixer", None) is not None for choice in self._choices):
+            return list(states[len(states) - self.n_nodes :])  # darts, gdas: every node, for every choice
         return [states[i] for i in self.loose_ends(len(states))]
 
     def export_module(self) -> nn.Module:
@@ -305,6 +311,11 @@ class HyperSpace(nn.Module):
         _name_parameters(self)
 
     def forward(self, x: Any) -> Any:
+        if isinstance(x, torch.Tensor) and tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"HyperSpace: input of shape {tuple(x.shape[1:])} (without the batch), expected {self.input_shape} "
+                "(images are PyTorch's (C, H, W), not Keras' (H, W, C))"
+            )
         return self.module(x)
 
     #: its layers are built for each architecture, so no two architectures share weights (one-shot
@@ -330,12 +341,16 @@ class HyperSpace(nn.Module):
 def _name_parameters(root: nn.Module) -> None:
     """Key each parameter without one after the first module that takes it (see ``HyperSpace``)."""
     counts: dict[str, int] = {}
+    names: dict[str, nn.Module] = {}
     for module in root.modules():
         if is_mutable(module):
             continue
         kind = type(module).__name__
         counts[kind] = counts.get(kind, 0) + 1
-        label = getattr(module, "layer_name", None) or f"{kind}_{counts[kind]}"
+        name = getattr(module, "layer_name", None)
+        if name is not None and names.setdefault(name, module) is not module:
+            raise ValueError(f"HyperSpace: two layers are named {name!r}; a name keys one layer's parameters")
+        label = name or f"{kind}_{counts[kind]}"
         for attribute, child in module.named_children():
             if is_mutable(child) and child.key is None:
                 child.key = f"{label}.{attribute}"
