@@ -1,9 +1,12 @@
 """Hypernets' ENAS-micro example in Hyperbox: search the ENAS micro (cell) space on digits.
 
-The seed searches ``enas_micro_search_space(arch='NRNR', input_shape=(28, 28, 1), init_filters=64,
-node_num=4)`` on MNIST with a random searcher; here scikit-learn's bundled 8x8 digits stand in
-for MNIST (nothing is downloaded), images are PyTorch's (C, H, W), and ``search`` of the engine
-replaces ``HyperKeras.search``.
+The space's definition, translated function by function (``sepconv2d_bn``, ``sepconv3x3``, ...,
+``conv_cell``, ``conv_node``, and the cell that ``conv_layer`` wires, in PyTorch modules rather
+than Keras' graph), is ``hyperbox.networks.hypernets.enas_micro_search_space``. The seed searches
+``enas_micro_search_space(arch='NRNR', input_shape=(28, 28, 1), init_filters=64, node_num=4)`` on
+MNIST with a random searcher; here scikit-learn's bundled 8x8 digits stand in for MNIST (nothing
+is downloaded), images are PyTorch's (C, H, W), and ``search`` of the engine replaces
+``HyperKeras.search``.
 
     python examples/hypernets/enas_micro_digits.py --trials 10 --epochs 10
 """

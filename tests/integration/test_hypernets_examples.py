@@ -27,18 +27,19 @@ def run(script, *arguments, cwd):
 
 @pytest.mark.slow
 def test_dnn_on_arrays_and_on_a_csv_file(tmp_path):
-    assert "'units': " in run("dnn_tabular.py", cwd=tmp_path)
+    assert "'Dynamic_1.units': " in run("dnn_tabular.py", cwd=tmp_path)  # named as Hypernets names it
     table = tmp_path / "table.csv"
     rows = ["width,height,colour,label"] + [
         f"{i % 7},{(i * 3) % 11},{'red' if i % 2 else 'blue'},{int(i % 7 > 3)}" for i in range(120)
     ]
     table.write_text("\n".join(rows) + "\n")
-    assert "'reduce_factor': " in run("dnn_tabular.py", "--csv", str(table), "--target", "label", cwd=tmp_path)
+    from_csv = run("dnn_tabular.py", "--csv", str(table), "--target", "label", cwd=tmp_path)
+    assert "'Dynamic_1.reduce_factor': " in from_csv
 
 
 @pytest.mark.slow
 def test_cnn_on_digits(tmp_path):
-    assert "'blocks': " in run("cnn_digits.py", "--filters", "4", "8", "--fc-units", "16", cwd=tmp_path)
+    assert "'fc1.units': " in run("cnn_digits.py", "--filters", "4", "8", "--fc-units", "16", cwd=tmp_path)
 
 
 @pytest.mark.slow
