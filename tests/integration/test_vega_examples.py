@@ -39,3 +39,20 @@ def test_the_quantised_resnet20_reports_its_size_in_bits(tmp_path):
     assert result.status == "complete" and set(result.best.values) == {"process.nbit_a_list"}
     # the guide's weight bits (4 or 8) on the 20 quantised convolutions, 32 bits elsewhere
     assert 4 * metrics["params"] < metrics["model_bits"] < 32 * metrics["params"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        # torchvision's ResNet-18 (11,689,512) with a 1-channel stem (-6,272) and 10 classes (-507,870)
+        ("resnet18_coarse.yaml", 11_175_370),
+        # torchvision's ResNet-50 (25,557,032) with a 1-channel stem (-6,272) and 10 classes (-2,028,510)
+        ("resnet50_fine_grained.yaml", 23_522_250),
+    ],
+)
+def test_a_described_network_without_hyper_parameters_trains_once(name, params, tmp_path):
+    overrides = ["trainer.epochs=1", f"output_dir={tmp_path}"]
+    result = build_search(load_experiment(EXAMPLES / name, overrides), console=False, progress=False).run()
+    assert [t.state for t in result.trials] == ["complete"] and result.best.values == {}
+    assert result.best.metrics["params"] == params

@@ -12,7 +12,7 @@ from typing import Any
 from hyperbox.kernel.config import INJECTED, ComponentSpec, check_arguments, component_of
 from hyperbox.kernel.errors import ConfigError, HyperboxError
 from hyperbox.kernel.registry import Registry
-from hyperbox.kernel.space import find_mutables, is_mutable
+from hyperbox.kernel.space import is_mutable
 
 __all__ = ["Resolver", "call_with", "is_spec"]
 
@@ -91,9 +91,7 @@ class Resolver:
             model = self._built("spaces", value, extra, where)
         if not _is_space(model):
             raise ConfigError(f"{where}: {type(model).__name__} is not a model with mutables")
-        if not find_mutables(model):
-            raise ConfigError(f"{where}: {type(model).__name__} has no mutable to search")
-        return model
+        return model  # without mutables, a space of one architecture: the search trains it once
 
     def mutator(self, value: Any, model: Any, extra: Mapping[str, Any], where: str = "mutator") -> Any:
         """A mutator instance, or one built on ``model`` (``factory(model, seed=..., **arguments)``)."""

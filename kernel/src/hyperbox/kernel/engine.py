@@ -640,7 +640,11 @@ class Search:
             return None
         self._exhausted = True
         why = (
-            f"every one of the {size} architectures is evaluated"
+            (
+                "the space's only architecture is evaluated"
+                if size == 1
+                else f"every one of the {size} architectures is evaluated"
+            )
             if size is not None and known >= size
             else f"the mutator proposed only architectures evaluated already ({ATTEMPTS} in a row)"
         )
