@@ -185,3 +185,24 @@ def test_a_python_tag_other_than_tuple_is_refused(tmp_path):
     experiment.write_text("dataset: digits\nspace: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(ConfigError, match=r"evil.yaml: line 2.*!!python/object/apply:os.system: a tag that builds"):
         load_experiment(experiment)
+
+
+def test_a_third_party_plugins_block_composes_a_network(toy_site):
+    toy_site("toy")  # registers ToyBlock through hyperbox_register_blocks
+    space = {
+        "name": "compose",
+        "modules": ["view", "scale", "linear"],
+        "view": {"type": "Flatten"},
+        "scale": {"type": "ToyBlock", "factor": 2},
+        "linear": {"type": "Linear", "in_features": 64, "out_features": 10},
+        "hyper_parameters": {"scale.factor": [0, 3]},
+    }
+
+    def objective(trial):  # a factor of 0 zeroes what the linear layer sees: only its bias is left
+        model = trial.model
+        out = model(torch.ones(2, 1, 8, 8))
+        bias = model.network()[2].bias
+        return float(torch.allclose(out, bias.expand_as(out)))
+
+    result = search(space, "random", objective=objective, dataset="digits", budget=2, seed=0)
+    assert {t.values["scale.factor"]: t.metrics["accuracy"] for t in result.trials} == {0: 1.0, 3: 0.0}

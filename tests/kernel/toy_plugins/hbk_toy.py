@@ -169,17 +169,18 @@ def hyperbox_register_storages(register):
 
 @hookimpl
 def hyperbox_register_blocks(register):
-    register("ToyBlock", ToyBlock, help="A block that scales its input (toy).")
+    register("ToyBlock", toy_block, help="A block that scales its input (toy).")
 
 
-class ToyBlock:
-    """Multiplies its input by ``factor`` (a block needs no torch to be registered)."""
+def toy_block(factor=2):
+    """A module multiplying its input by ``factor`` (torch is imported only when one is built)."""
+    from torch import nn
 
-    def __init__(self, factor=2):
-        self.factor = factor
+    class Scale(nn.Module):
+        def forward(self, x):
+            return factor * x
 
-    def __call__(self, x):
-        return self.factor * x
+    return Scale()
 
 
 @hookimpl
