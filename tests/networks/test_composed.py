@@ -206,3 +206,23 @@ def test_a_third_party_plugins_block_composes_a_network(toy_site):
 
     result = search(space, "random", objective=objective, dataset="digits", budget=2, seed=0)
     assert {t.values["scale.factor"]: t.metrics["accuracy"] for t in result.trials} == {0: 1.0, 3: 0.0}
+
+
+def test_a_differentiable_search_refuses_a_composed_network(tmp_path):
+    space = {
+        "name": "compose",
+        "modules": ["view", "linear"],
+        "view": {"type": "Flatten"},
+        "linear": {"type": "Linear", "in_features": 64, "out_features": 10},
+        "hyper_parameters": {"linear.bias": [True, False]},
+    }
+    with pytest.raises(ConfigError, match="trainer 'darts': ComposedNetwork builds a network for each architecture"):
+        search(space, "darts", trainer={"name": "darts", "epochs": 1}, dataset="digits", budget=1, directory=tmp_path)
+    assert not (tmp_path / "run").exists()
+
+
+def test_overlapping_and_list_addressing_keys_are_one_line_errors():
+    with pytest.raises(ValueError, match="layer.block.stride: lies inside layer.block"):
+        network({"layer.block": [{"type": "Conv2d"}], "layer.block.stride": [1, 2]})
+    with pytest.raises(ValueError, match="layer.doublechannel.0: addresses no argument of 'list'"):
+        network({"layer.doublechannel.0": [0, 1]})

@@ -258,6 +258,8 @@ class RunDirectory:
     def holds_work(self) -> bool:
         """Whether the directory holds anything worth keeping: a complete trial, or a component's
         own state (a checkpoint from a trainer's search phase)."""
+        if not self.path.is_dir():  # removed already, or never created
+            return False
         if any(t.state == "complete" for t in self.trials()):
             return True
         return any(p.name not in _BOOKKEEPING and not p.name.startswith(".") for p in self.path.iterdir())

@@ -91,6 +91,10 @@ class ComposedNetwork(nn.Module):
         self._config = copy.deepcopy({name: dict(entries[name]) for name in modules})
         self._blocks = blocks
         self._in_channels = in_channels
+        keys = sorted(map(str, hyper_parameters or {}))
+        for shorter, longer in zip(keys, keys[1:]):
+            if longer.startswith(shorter + "."):
+                raise ValueError(f"hyper_parameters: {longer}: lies inside {shorter}, searched already")
         self.decisions = nn.ModuleList(
             _decision(str(key), spec, self._argument_at(str(key))) for key, spec in (hyper_parameters or {}).items()
         )
@@ -117,7 +121,8 @@ class ComposedNetwork(nn.Module):
             ):
                 return None
             else:
-                raise ValueError(f"hyper_parameters: {key}: addresses no argument of {node.get('type', '?')!r}")
+                owner = node.get("type", "?") if isinstance(node, Mapping) else type(node).__name__
+                raise ValueError(f"hyper_parameters: {key}: addresses no argument of {owner!r}")
         return node
 
     def _factory(self, spec: Mapping[str, Any], where: str = "") -> Callable[..., Any]:

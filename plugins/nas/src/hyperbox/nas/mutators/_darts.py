@@ -64,6 +64,8 @@ class DartsMutator(Mutator):
             raise ValueError(
                 f"{type(self).__name__} relaxes only categorical and subset choices; unsupported key(s): {unsupported}"
             )
+        if not self.space:
+            raise ValueError(f"{type(self).__name__}: the space has no choice to relax")
         for key in self.space:  # Hypernets-style choices say whether they can be relaxed
             why = next(
                 (m.why_not_relaxed for m in self.space.mutables(key) if getattr(m, "why_not_relaxed", None)), None

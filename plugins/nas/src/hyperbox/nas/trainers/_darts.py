@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from hyperbox.kernel import ConfigError
 from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
@@ -74,6 +75,11 @@ class DartsTrainer:
     def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
         if not hasattr(mutator, "arch_parameters"):
             raise ValueError(f"DartsTrainer needs a differentiable mutator (darts, gdas), got {type(mutator).__name__}")
+        if getattr(model, "builds_per_architecture", False) and not hasattr(model, "materialize"):
+            raise ConfigError(
+                f"trainer 'darts': {type(model).__name__} builds a network for each architecture, with no candidates "
+                "to weigh against each other; search it with random, evolution, optuna or mcts"
+            )
         device = resolve_device(self.device, context)
         model.to(device)
         if hasattr(mutator, "to"):
