@@ -56,3 +56,21 @@ def test_a_described_network_without_hyper_parameters_trains_once(name, params, 
     result = build_search(load_experiment(EXAMPLES / name, overrides), console=False, progress=False).run()
     assert [t.state for t in result.trials] == ["complete"] and result.best.values == {}
     assert result.best.metrics["params"] == params
+
+
+@pytest.mark.slow
+def test_the_pruned_resnet20_is_smaller_by_what_its_masks_remove(tmp_path):
+    from hyperbox.networks.vega import BasicBlock, ResNet
+
+    overrides = ["trainer.epochs=1", f"output_dir={tmp_path}"]
+    result = build_search(load_experiment(EXAMPLES / "resnet20_prune.yaml", overrides), console=False).run()
+    items = {
+        "inchannel": [16, 16, 16, 16, 32, 32, 32, 64, 64],
+        "outchannel": [16, 16, 16, 32, 32, 32, 64, 64, 64],
+        "stride": [1, 1, 1, 2, 1, 1, 2, 1, 1],
+    }
+    full = ResNet(depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=items, in_channels=1)
+    full_params = sum(p.numel() for p in full.parameters())
+    pruned = result.best.metrics["params"]
+    # a quarter of every layer's channels go: convolutions keep about (3/4)^2 of their weights
+    assert 0.5 * full_params < pruned < 0.65 * full_params
