@@ -106,22 +106,22 @@ def test_a_range_and_a_process():
 
 
 @pytest.mark.parametrize(
-    ("hyper_parameters", "entries", "message"),
+    ("hyper_parameters", "message"),
     [
-        ({"layer.doubling": [0, 1]}, {}, r"hyper_parameters: layer.doubling: addresses no argument of 'Stages'"),
-        ({"head.num_class": [10]}, {}, r"hyper_parameters: head.num_class: addresses no argument"),
-        ({"init.width": "wide"}, {}, r"hyper_parameters: init.width: expected a non-empty list of values or a range"),
-        (None, {"extra": {"type": "Flatten"}, "_drop": None}, r"extra: not one of modules"),
+        ({"layer.doubling": [0, 1]}, r"hyper_parameters: layer.doubling: addresses no argument of 'Stages'"),
+        ({"head.num_class": [10]}, r"hyper_parameters: head.num_class: addresses no argument"),
+        ({"init.width": "wide"}, r"hyper_parameters: init.width: expected a non-empty list of values or a range"),
     ],
 )
-def test_bad_descriptions_are_one_line_errors(hyper_parameters, entries, message):
-    entries.pop("_drop", None)
+def test_bad_hyper_parameters_are_one_line_errors(hyper_parameters, message):
     with pytest.raises(ValueError, match=message):
-        if "extra" in entries:
-            base = network()
-            ComposedNetwork(base.module_names, {**base._config, **entries}, BLOCKS.__getitem__)
-        else:
-            network(hyper_parameters)
+        network(hyper_parameters)
+
+
+def test_a_description_outside_modules_is_an_error():
+    base = network()
+    with pytest.raises(ValueError, match=r"extra: not one of modules"):
+        ComposedNetwork(base.module_names, {**base._config, "extra": {"type": "Flatten"}}, BLOCKS.__getitem__)
 
 
 def test_an_unregistered_type_names_the_closest_block():

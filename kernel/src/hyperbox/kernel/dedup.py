@@ -31,13 +31,8 @@ class Evaluated:
     """The finished trials of a search by architecture (the latest of each); ``significant``
     keeps the decisions that tell two architectures apart (the active ones)."""
 
-    def __init__(
-        self,
-        significant: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict,
-        states: tuple[str, ...] = ("complete", "pruned", "failed"),
-    ) -> None:
+    def __init__(self, significant: Callable[[Mapping[str, Any]], Mapping[str, Any]] = dict) -> None:
         self._significant = significant
-        self._states = states
         self._records: dict[str, TrialRecord] = {}
 
     def identity(self, arch: Mapping[str, Any]) -> str:
@@ -48,9 +43,9 @@ class Evaluated:
         return len(self._records)
 
     def add(self, record: TrialRecord) -> None:
-        """Remember ``record`` if it ended in one of the states that count."""
+        """Remember ``record`` unless it never ran to an end (see the module's documentation)."""
         unfinished = record.state == "failed" and (record.error or "").startswith(UNFINISHED)
-        if record.state in self._states and not unfinished:
+        if not unfinished:
             self._records[self.identity(record.arch)] = record
 
     def get(self, arch: Mapping[str, Any]) -> TrialRecord | None:

@@ -259,22 +259,22 @@ class ConnectLooseEnd(nn.Module):
         self._choices = list(choices)  # registered where they sit; read here
         self.n_nodes = n_nodes
 
-    def loose_ends(self, n_states: int) -> list[int]:
-        """The indices of the loose ends among ``n_states`` states."""
+    def _used(self) -> set[int]:
+        """The states the input choices take."""
         used = set()
         for choice in self._choices:
             if choice.decision is None:
                 raise ValueError(f"ConnectLooseEnd: input choice {choice.key!r} has no decision")
             used.update(choice.decision)
-        return [i for i in range(n_states - self.n_nodes, n_states) if i not in used]
+        return used
 
     def forward(self, states: Sequence[Any]) -> list[Any]:
         if any(getattr(choice, "mixer", None) is not None for choice in self._choices):
             return list(states[len(states) - self.n_nodes :])  # darts, gdas: every node, for every choice
-        return [states[i] for i in self.loose_ends(len(states))]
+        return _loose_ends(states, self._used(), self.n_nodes)
 
     def export_module(self) -> nn.Module:
-        return _PickStates({i for choice in self._choices for i in choice.decision}, self.n_nodes)
+        return _PickStates(self._used(), self.n_nodes)
 
 
 class _PickStates(nn.Module):
@@ -285,8 +285,12 @@ class _PickStates(nn.Module):
         self.used, self.n_nodes = used, n_nodes
 
     def forward(self, states: Sequence[Any]) -> list[Any]:
-        first = len(states) - self.n_nodes
-        return [states[i] for i in range(first, len(states)) if i not in self.used]
+        return _loose_ends(states, self.used, self.n_nodes)
+
+
+def _loose_ends(states: Sequence[Any], used: set[int], n_nodes: int) -> list[Any]:
+    """The last ``n_nodes`` of ``states`` that are not ``used``, in order."""
+    return [states[i] for i in range(len(states) - n_nodes, len(states)) if i not in used]
 
 
 class HyperSpace(nn.Module):

@@ -20,6 +20,7 @@ from torch import nn
 
 from hyperbox.kernel import Categorical, FloatRange, IntRange, Mutable, Subset
 from hyperbox.nas.spaces import ValueSpace
+from hyperbox.nas.subnet import FixedValue
 
 __all__ = ["Bool", "Choice", "Constant", "Dynamic", "Int", "MultipleChoice", "Real", "value_of"]
 
@@ -174,18 +175,8 @@ class MultipleChoice(nn.Module, Mutable):
         return f"key={self.key!r}, {self.domain.describe()}, decision={self.decision!r}"
 
 
-class Constant(nn.Module):
+class Constant(FixedValue):
     """A fixed value where a parameter is expected (never searched)."""
-
-    def __init__(self, value: Any) -> None:
-        super().__init__()
-        self.value = value
-
-    def forward(self) -> Any:
-        return self.value
-
-    def extra_repr(self) -> str:
-        return f"value={self.value!r}"
 
 
 class Dynamic(nn.Module):
