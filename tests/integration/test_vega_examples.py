@@ -5,11 +5,18 @@ import json
 from pathlib import Path
 
 import pytest
+from torch import nn
 
 from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "vega"
+# the CIFAR ResNet-20 block by block, as the guide's examples describe it
+RESNET20_ITEMS = {
+    "inchannel": [16, 16, 16, 16, 32, 32, 32, 64, 64],
+    "outchannel": [16, 16, 16, 32, 32, 32, 64, 64, 64],
+    "stride": [1, 1, 1, 2, 1, 1, 2, 1, 1],
+}
 
 
 @pytest.mark.slow
@@ -30,15 +37,56 @@ def test_vega_example_searches_its_hyper_parameters(name, keys, tmp_path):
     assert json.loads((result.directory / "best_arch.json").read_text()) == result.best.arch
 
 
+def quantised_bits_saved(network, nbit_w):
+    """What quantising the convolutions after the stem to ``nbit_w`` bits takes off 32 bits a parameter."""
+    convs = [m for m in network.modules() if isinstance(m, nn.Conv2d)][1:]
+    return sum(conv.weight.numel() * (32 - bits) for conv, bits in zip(convs, nbit_w))
+
+
 @pytest.mark.slow
-def test_the_quantised_resnet20_reports_its_size_in_bits(tmp_path):
-    overrides = ["budget.trials=1", "trainer.epochs=1", f"output_dir={tmp_path}"]
-    experiment = load_experiment(EXAMPLES / "resnet20_quant.yaml", overrides)
-    result = build_search(experiment, console=False, progress=False).run()
+def test_the_quantised_resnet20_searches_a_bit_width_per_layer(tmp_path):
+    from hyperbox.networks.vega import BasicBlock, ResNet
+
+    overrides = ["budget.trials=2", "trainer.epochs=1", f"output_dir={tmp_path}"]
+    result = build_search(load_experiment(EXAMPLES / "resnet20_quant.yaml", overrides), console=False).run()
+    assert result.status == "complete" and len(result.trials) == 2
+    network = ResNet(
+        depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=RESNET20_ITEMS, in_channels=1
+    )
+    # one decision per quantised convolution (20: 18 in the blocks, 2 shortcuts), weights and activations
+    keys = {f"process.nbit_{side}_list.{i}" for side in "wa" for i in range(20)}
+    for trial in result.trials:
+        assert set(trial.values) == keys and set(trial.values.values()) <= {4, 8}
+        nbit_w = [trial.values[f"process.nbit_w_list.{i}"] for i in range(20)]
+        metrics = trial.metrics
+        assert metrics["model_bits"] == 32 * metrics["params"] - quantised_bits_saved(network, nbit_w)
+
+
+@pytest.mark.slow
+def test_the_quantised_resnet18_reads_the_bit_widths_it_needs(tmp_path):
+    from hyperbox.networks.vega import ResNet
+
+    overrides = ["trainer.epochs=1", f"output_dir={tmp_path}"]
+    with pytest.warns(UserWarning, match="20 bit widths for the 19 quantised convolutions"):
+        result = build_search(load_experiment(EXAMPLES / "resnet18_quant.yaml", overrides), console=False).run()
+    assert [t.state for t in result.trials] == ["complete"]
+    # the guide's first 19 weight widths on ResNet-18's 19 convolutions after the stem (16 in blocks, 3 shortcuts)
+    nbit_w = [8, 4, 8, 4, 4, 8, 8, 8, 8, 4, 4, 8, 4, 4, 4, 4, 8, 4, 8]
     metrics = result.best.metrics
-    assert result.status == "complete" and set(result.best.values) == {"process.nbit_a_list"}
-    # the guide's weight bits (4 or 8) on the 20 quantised convolutions, 32 bits elsewhere
-    assert 4 * metrics["params"] < metrics["model_bits"] < 32 * metrics["params"]
+    assert metrics["model_bits"] == 32 * metrics["params"] - quantised_bits_saved(
+        ResNet(depth=18, in_channels=1), nbit_w
+    )
+
+
+@pytest.mark.slow
+def test_the_resnet20_description_searched_as_an_architecture(tmp_path):
+    overrides = ["budget.trials=2", "trainer.epochs=1", f"output_dir={tmp_path}"]
+    result = build_search(load_experiment(EXAMPLES / "resnet20_nas.yaml", overrides), console=False).run()
+    assert result.status == "complete" and len(result.trials) == 2
+    for trial in result.trials:
+        assert set(trial.values) == {f"resnet.items.stride.{i}" for i in range(9)}
+        assert set(trial.values.values()) <= {1, 2}
+    assert len({json.dumps(t.values, sort_keys=True) for t in result.trials}) == 2
 
 
 @pytest.mark.slow
@@ -62,15 +110,17 @@ def test_a_described_network_without_hyper_parameters_trains_once(name, params, 
 def test_the_pruned_resnet20_is_smaller_by_what_its_masks_remove(tmp_path):
     from hyperbox.networks.vega import BasicBlock, ResNet
 
-    overrides = ["trainer.epochs=1", f"output_dir={tmp_path}"]
+    overrides = ["budget.trials=2", "trainer.epochs=1", f"output_dir={tmp_path}"]
     result = build_search(load_experiment(EXAMPLES / "resnet20_prune.yaml", overrides), console=False).run()
-    items = {
-        "inchannel": [16, 16, 16, 16, 32, 32, 32, 64, 64],
-        "outchannel": [16, 16, 16, 32, 32, 32, 64, 64, 64],
-        "stride": [1, 1, 1, 2, 1, 1, 2, 1, 1],
-    }
-    full = ResNet(depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=items, in_channels=1)
+    assert result.status == "complete" and len(result.trials) == 2
+    full = ResNet(
+        depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=RESNET20_ITEMS, in_channels=1
+    )
     full_params = sum(p.numel() for p in full.parameters())
-    pruned = result.best.metrics["params"]
+    for trial in result.trials:  # the searched rows keep 12 of their 16 channels (their positions), wherever they are
+        assert set(trial.values) == {"process.chn_mask.0", "process.chn_mask.1"}
+        assert all(len(set(kept)) == 12 and set(kept) <= set(range(16)) for kept in trial.values.values())
+    pruned = {trial.metrics["params"] for trial in result.trials}
+    assert len(pruned) == 1
     # a quarter of every layer's channels go: convolutions keep about (3/4)^2 of their weights
-    assert 0.5 * full_params < pruned < 0.65 * full_params
+    assert 0.5 * full_params < pruned.pop() < 0.65 * full_params

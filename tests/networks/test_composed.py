@@ -221,8 +221,34 @@ def test_a_differentiable_search_refuses_a_composed_network(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_overlapping_and_list_addressing_keys_are_one_line_errors():
+def test_overlapping_keys_and_indices_outside_a_list_are_one_line_errors():
     with pytest.raises(ValueError, match="layer.block.stride: lies inside layer.block"):
         network({"layer.block": [{"type": "Conv2d"}], "layer.block.stride": [1, 2]})
-    with pytest.raises(ValueError, match="layer.doublechannel.0: addresses no argument of 'list'"):
-        network({"layer.doublechannel.0": [0, 1]})
+    with pytest.raises(
+        ValueError, match="layer.doublechannel.4: '4' is not an index of the 4 entries of layer.doublechannel"
+    ):
+        network({"layer.doublechannel.4": [0, 1]})
+    with pytest.raises(ValueError, match="layer.doublechannel.0.1: addresses no argument of 'int'"):
+        network({"layer.doublechannel.0.1": [0, 1]})
+    with pytest.raises(ValueError, match="layer.in_plane: each: the description gives no list here, got 4"):
+        network({"layer.in_plane": {"each": [4, 8]}})
+
+
+def test_an_index_addresses_one_entry_of_a_list():
+    model = network({"layer.doublechannel.2": [0, 1]})
+    assert SearchSpace.of(model).describe() == {"layer.doublechannel.2": "categorical[0, 1]"}
+    subnet = build_subnet(model, {"layer.doublechannel.2": 1})
+    convs = [m.out_channels for m in subnet.modules() if isinstance(m, nn.Conv2d)]
+    assert convs == [4, 4, 8, 16, 32]  # the third stage doubles too
+    assert model._config["layer"]["doublechannel"] == [0, 1, 0, 1]  # the description itself is left as it was
+
+
+def test_each_makes_one_decision_per_entry_of_a_list():
+    model = network(
+        {"layer.doublechannel": {"each": [0, 1]}}, linear={"type": "Linear", "in_features": 64, "out_features": 10}
+    )
+    space = SearchSpace.of(model)
+    assert list(space.describe()) == [f"layer.doublechannel.{i}" for i in range(4)]
+    subnet = build_subnet(model, {f"layer.doublechannel.{i}": 1 for i in range(4)})
+    assert subnet(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert [m.out_channels for m in subnet.modules() if isinstance(m, nn.Conv2d)] == [4, 8, 16, 32, 64]

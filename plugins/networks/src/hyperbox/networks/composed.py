@@ -11,7 +11,12 @@ nested argument a decision, keyed by its dotted path (``layer.doublechannel``):
 - ``{type: int|float, low: L, high: H}`` (``step``, ``log`` as for hyper-parameters): a range;
 - the seed's single list of 0 and 1 for an argument that is such a list
   (``layer.doublechannel: [0, 1, 1, 0, 1, 0, 0, 1]``): where its ones go, their number kept (so
-  that, as in Vega's backbone search, the channels at the end stay what the head expects).
+  that, as in Vega's backbone search, the channels at the end stay what the head expects);
+- ``{each: SPEC}`` for an argument that is a list: one decision per entry, each as ``SPEC`` says,
+  keyed ``KEY.0``, ``KEY.1``, ... (``process.nbit_w_list: {each: [4, 8]}``, a bit width per layer,
+  as Vega's quantisation search).
+
+A key may address one entry of a list by its index (``process.chn_mask.3``, a pruning mask's row).
 
 The network is built for each architecture (no weights are shared between two); ``build_subnet``
 returns the plain network of the current decisions.
@@ -96,7 +101,9 @@ class ComposedNetwork(nn.Module):
             if longer.startswith(shorter + "."):
                 raise ValueError(f"hyper_parameters: {longer}: lies inside {shorter}, searched already")
         self.decisions = nn.ModuleList(
-            _decision(str(key), spec, self._argument_at(str(key))) for key, spec in (hyper_parameters or {}).items()
+            _decision(key, spec, current)
+            for name, given in (hyper_parameters or {}).items()
+            for key, spec, current in _entries(str(name), given, self._argument_at(str(name)))
         )
         #: the networks built, one per architecture met (by their values)
         self.built = nn.ModuleDict()
@@ -114,12 +121,19 @@ class ComposedNetwork(nn.Module):
         for depth, name in enumerate(names[1:], start=1):
             if isinstance(node, Mapping) and name in node:
                 node = node[name]
+            elif _is_list(node) and name.isdigit() and int(name) < len(node):
+                node = node[int(name)]
             elif (
                 depth == len(names) - 1
                 and isinstance(node, Mapping)
                 and _takes(self._factory(node, ".".join(names[:depth])), name)
             ):
                 return None
+            elif _is_list(node):
+                raise ValueError(
+                    f"hyper_parameters: {key}: {name!r} is not an index of the {len(node)} entries of "
+                    f"{'.'.join(names[:depth])}"
+                )
             else:
                 owner = node.get("type", "?") if isinstance(node, Mapping) else type(node).__name__
                 raise ValueError(f"hyper_parameters: {key}: addresses no argument of {owner!r}")
@@ -142,8 +156,8 @@ class ComposedNetwork(nn.Module):
             names = key.split(".")
             node = config
             for name in names[:-1]:
-                node = node[name]
-            node[names[-1]] = value
+                node = node[int(name)] if _is_list(node) else node[name]
+            node[int(names[-1]) if _is_list(node) else names[-1]] = value
         return config
 
     def network(self) -> nn.Module:
@@ -201,6 +215,21 @@ def _takes(factory: Callable[..., Any], argument: str) -> bool:
     except (TypeError, ValueError):
         return False
     return argument in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def _is_list(node: Any) -> bool:
+    return isinstance(node, list)
+
+
+def _entries(key: str, spec: Any, current: Any) -> list[tuple[str, Any, Any]]:
+    """The decisions ``key: spec`` asks for, as ``(key, spec, current value)``: ``{each: SPEC}`` is one per entry."""
+    if not (isinstance(spec, Mapping) and "each" in spec):
+        return [(key, spec, current)]
+    if len(spec) != 1:
+        raise ValueError(f"hyper_parameters: {key}: each: takes no other keys, got {sorted(set(spec) - {'each'})}")
+    if not _is_list(current) or not current:
+        raise ValueError(f"hyper_parameters: {key}: each: the description gives no list here, got {current!r}")
+    return [(f"{key}.{index}", spec["each"], value) for index, value in enumerate(current)]
 
 
 def _decision(key: str, spec: Any, current: Any) -> nn.Module:

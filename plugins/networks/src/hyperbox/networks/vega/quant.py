@@ -31,6 +31,7 @@ not ported.
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,7 +128,9 @@ class Quant:
     (Vega's default) and those with ``groups > 1`` (as Vega 1.8's ``Quantizer``), becomes a
     :class:`QuantConv` sharing the convolution's parameters, with the next entries of
     ``nbit_w_list`` (weight bits) and ``nbit_a_list`` (input activation bits). A single number
-    stands for every layer; both ``None`` leave the network as it is (Vega's behaviour). The
+    stands for every layer; both ``None`` leave the network as it is (Vega's behaviour). A list
+    longer than the layers is read from its start, with a warning (Vega reads the entries it needs:
+    the guide's 20 widths fit ResNet-20's 20 quantised convolutions, and ResNet-18's 19). The
     network is changed in place and returned.
     """
 
@@ -159,10 +162,16 @@ class Quant:
         for key, given in (("nbit_w_list", self.nbit_w_list), ("nbit_a_list", self.nbit_a_list)):
             if isinstance(given, int):
                 given = [given] * len(names)
-            elif len(given) != len(names):
+            elif len(given) < len(names):
                 raise ValueError(
                     f"{key}: {len(given)} bit widths for the {len(names)} quantised convolutions "
                     f"({which} with groups=1, in module order)"
+                )
+            elif len(given) > len(names):  # Vega reads the entries it needs and leaves the rest
+                warnings.warn(
+                    f"{key}: {len(given)} bit widths for the {len(names)} quantised convolutions ({which} with "
+                    f"groups=1, in module order): the last {len(given) - len(names)} unused",
+                    stacklevel=2,
                 )
             widths[key] = given
         for name, nbit_w, nbit_a in zip(names, widths["nbit_w_list"], widths["nbit_a_list"]):
