@@ -101,3 +101,28 @@ def test_every_way_of_searching_the_readme_model_is_reproducible(mutator, tmp_pa
         assert len(first.trials) == 2 and first.best is not None
         assert [(t.arch, t.metrics) for t in first.trials] == [(t.arch, t.metrics) for t in second.trials]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_the_vega_description_runs_as_written(tmp_path):
+    import yaml
+
+    from hyperbox.kernel.compose import build_search
+    from hyperbox.kernel.config import load_experiment
+
+    [block] = [
+        b
+        for b in re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+        if "FineGrainedSpace" in b
+    ]
+    experiment = tmp_path / "vega.yaml"
+    training = {
+        "dataset": "digits",
+        "trainer": {"name": "standalone", "epochs": 1},
+        "estimators": ["accuracy"],
+        "budget": {"trials": 2},
+    }
+    experiment.write_text(block + yaml.safe_dump(training))
+    result = build_search(load_experiment(experiment, [f"output_dir={tmp_path}"]), console=False).run()
+    assert result.status == "complete" and len(result.trials) == 2
+    assert set(result.best.values) == {"layer.doublechannel", "head.num_class"}

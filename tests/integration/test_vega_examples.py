@@ -2,6 +2,7 @@
 run end to end on digits with small budgets."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,48 @@ def test_the_pruned_resnet20_is_smaller_by_what_its_masks_remove(tmp_path):
     assert len(pruned) == 1
     # a quarter of every layer's channels go: convolutions keep about (3/4)^2 of their weights
     assert 0.5 * full_params < pruned.pop() < 0.65 * full_params
+
+
+@pytest.mark.parametrize(
+    ("example", "change", "message"),
+    [
+        (
+            "resnet20_nas.yaml",
+            ("type: BasicBlock", "type: BasicBlok"),
+            r"resnet.block: type: unknown block 'BasicBlok'; .*\(did you mean 'BasicBlock'\?\)",
+        ),
+        (
+            "resnet20_nas.yaml",
+            ("resnet.items.stride:", "resnet.items.strid:"),
+            r"hyper_parameters: resnet.items.strid: resnet.items has no key 'strid'",
+        ),
+        (
+            "resnet20_nas.yaml",
+            ("num_reps: 9", "num_reps: 8"),
+            r"resnet \(ResNet\): Repeat: items\['inchannel'\] has 9 values, num_reps is 8",
+        ),
+        (
+            "resnet20_prune.yaml",
+            (
+                "chn_mask: [[1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0],",
+                "chn_mask: [[1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1],",
+            ),
+            r"process \(Prune\): chn_mask\[0\]: expected 16 entries \(the output channels of .*\), got 15",
+        ),
+        (
+            "resnet20_nas.yaml",
+            ("num_reps: 9", "num_reps: !!python/object/apply:os.getpid []"),
+            r"line \d+, column \d+: .*!!python/object/apply:os.getpid: a tag that builds Python objects is refused",
+        ),
+    ],
+)
+def test_a_bad_description_is_one_line_naming_the_file_and_key(hbk, tmp_path, example, change, message):
+    text = (EXAMPLES / example).read_text()
+    assert change[0] in text
+    experiment = tmp_path / "bad.yaml"
+    experiment.write_text(text.replace(change[0], change[1], 1))
+    result = hbk("run", str(experiment), f"output_dir={tmp_path / 'runs'}")
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert re.match(rf"hbk: error: {re.escape(str(experiment))}: .*{message}", line), line
+    assert not (tmp_path / "runs").exists()  # nothing half-written

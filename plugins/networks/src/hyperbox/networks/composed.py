@@ -108,6 +108,7 @@ class ComposedNetwork(nn.Module):
         #: the networks built, one per architecture met (by their values)
         self.built = nn.ModuleDict()
         self._names: dict[str, str] = {}
+        self._build_network(self._config)  # the description as written: what cannot build fails here, not in a trial
 
     def _argument_at(self, key: str) -> Any:
         """The value the description gives the argument ``key`` addresses (None: the block's default)."""
@@ -126,9 +127,15 @@ class ComposedNetwork(nn.Module):
             elif (
                 depth == len(names) - 1
                 and isinstance(node, Mapping)
+                and "type" in node
                 and _takes(self._factory(node, ".".join(names[:depth])), name)
             ):
                 return None
+            elif isinstance(node, Mapping) and "type" not in node:
+                raise ValueError(
+                    f"hyper_parameters: {key}: {'.'.join(names[:depth])} has no key {name!r} (its keys: "
+                    f"{', '.join(map(str, node))})"
+                )
             elif _is_list(node):
                 raise ValueError(
                     f"hyper_parameters: {key}: {name!r} is not an index of the {len(node)} entries of "
@@ -179,7 +186,10 @@ class ComposedNetwork(nn.Module):
                     spec["in_channels"] = self._in_channels
             built = self._build(spec, name)
             if not isinstance(built, nn.Module) and callable(getattr(built, "apply", None)):
-                layers = [built.apply(nn.Sequential(*layers))]  # a process: it transforms what is built
+                try:  # a process: it transforms what is built
+                    layers = [built.apply(nn.Sequential(*layers))]
+                except (TypeError, ValueError) as error:
+                    raise ValueError(f"{name} ({spec['type']}): {error}") from None
             elif isinstance(built, nn.Module):
                 layers.append(built)
             else:
