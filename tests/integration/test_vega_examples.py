@@ -84,9 +84,17 @@ def test_the_resnet20_description_searched_as_an_architecture(tmp_path):
     overrides = ["budget.trials=2", "trainer.epochs=1", f"output_dir={tmp_path}"]
     result = build_search(load_experiment(EXAMPLES / "resnet20_nas.yaml", overrides), console=False).run()
     assert result.status == "complete" and len(result.trials) == 2
+    from hyperbox.networks.vega import BasicBlock, ResNet
+
     for trial in result.trials:
         assert set(trial.values) == {f"resnet.items.stride.{i}" for i in range(9)}
         assert set(trial.values.values()) <= {1, 2}
+        # the strides reach the network: a block that halves the resolution projects its shortcut
+        items = {**RESNET20_ITEMS, "stride": [trial.values[f"resnet.items.stride.{i}"] for i in range(9)]}
+        network = ResNet(
+            depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=items, in_channels=1
+        )
+        assert trial.metrics["params"] == sum(p.numel() for p in network.parameters())
     assert len({json.dumps(t.values, sort_keys=True) for t in result.trials}) == 2
 
 
@@ -148,10 +156,10 @@ def test_the_pruned_resnet20_is_smaller_by_what_its_masks_remove(tmp_path):
         (
             "resnet20_prune.yaml",
             (
-                "chn_mask: [[1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0],",
-                "chn_mask: [[1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1],",
+                "chn_node_mask: [[1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0],",
+                "chn_node_mask: [[1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1],",
             ),
-            r"process \(Prune\): chn_mask\[0\]: expected 16 entries \(the output channels of .*\), got 15",
+            r"process \(Prune\): chn_node_mask\[0\]: expected 16 entries \(.*\), got 15",
         ),
         (
             "resnet20_nas.yaml",

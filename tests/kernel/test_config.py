@@ -112,6 +112,20 @@ def test_overrides_set_nested_keys_and_parse_scalars():
         apply_overrides(GOOD, ["space.width"], "x")
 
 
+def test_overrides_reach_vegas_sections_and_keep_dotted_hyper_parameters_whole():
+    vega = {
+        "search_algorithm": {"type": "toy_random"},
+        "search_space": {"type": "toy_space", "hyper_parameters": {"layer.doublechannel": [0, 1]}},
+    }
+    overrides = ["mutator.seed_offset=0.5", "space.hyper_parameters.layer.doublechannel=[1, 0]", "space.name=other"]
+    data = apply_overrides(vega, overrides, "x")
+    assert "mutator" not in data and "space" not in data
+    assert data["search_algorithm"] == {"type": "toy_random", "seed_offset": 0.5}
+    assert data["search_space"] == {"type": "other", "hyper_parameters": {"layer.doublechannel": [1, 0]}}
+    plain = apply_overrides({"space": {"name": "s"}}, ["space.hyper_parameters.head.num_class=[10, 100]"], "x")
+    assert plain["space"]["hyper_parameters"] == {"head.num_class": [10, 100]}
+
+
 def test_check_arguments_understands_annotations():
     def factory(a: int, b: float = 1.0, c: str | None = None, d: list[int] | None = None, *, e: bool = False):
         pass

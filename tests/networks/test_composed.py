@@ -111,6 +111,12 @@ def test_a_range_and_a_process():
         ({"layer.doubling": [0, 1]}, r"hyper_parameters: layer.doubling: addresses no argument of 'Stages'"),
         ({"head.num_class": [10]}, r"hyper_parameters: head.num_class: addresses no argument"),
         ({"init.width": "wide"}, r"hyper_parameters: init.width: expected a non-empty list of values or a range"),
+        (
+            {"layer.doublechannel": [0, 1, 1]},
+            r"hyper_parameters: layer.doublechannel: a 0/1 list searches where its ones go, so it needs the "
+            r"argument's 4 entries with some but not all ones, got 3 entries with 2 ones",
+        ),
+        ({"layer.doublechannel": [1, 1, 1, 1]}, r"layer.doublechannel: a 0/1 list .* got 4 entries with 4 ones"),
     ],
 )
 def test_bad_hyper_parameters_are_one_line_errors(hyper_parameters, message):
@@ -235,9 +241,10 @@ def test_overlapping_keys_and_indices_outside_a_list_are_one_line_errors():
 
 
 def test_an_index_addresses_one_entry_of_a_list():
-    model = network({"layer.doublechannel.2": [0, 1]})
+    model = network({"layer.doublechannel.2": [0, 1]}, linear={"type": "Linear", "in_features": 32, "out_features": 10})
     assert SearchSpace.of(model).describe() == {"layer.doublechannel.2": "categorical[0, 1]"}
     subnet = build_subnet(model, {"layer.doublechannel.2": 1})
+    assert subnet(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     convs = [m.out_channels for m in subnet.modules() if isinstance(m, nn.Conv2d)]
     assert convs == [4, 4, 8, 16, 32]  # the third stage doubles too
     assert model._config["layer"]["doublechannel"] == [0, 1, 0, 1]  # the description itself is left as it was

@@ -73,14 +73,13 @@ def test_coarse_resnet_counts_match_torchvision(depth: int, params: int) -> None
 # Vega's shipped CIFAR ResNet-20 checkpoint (examples/fine_grained_space/prune/bestmodel.pth in Vega 0.9.3) has
 # exactly these parameter shapes, in this order (checked when this test was written: 3x3 stem, two projections).
 RESNET20_SMALL_INPUT = 272_474
-# Vega 0.9.3's ResNet always used the ImageNet stem, so the seed's YAML as written has a 7x7 stem conv:
-# 16 x 3 x 49 = 2,352 weights instead of 16 x 3 x 9 = 432.
-RESNET20_AS_WRITTEN = RESNET20_SMALL_INPUT - 432 + 2_352
+# With the ImageNet stem (small_input: false) the stem conv is 7x7: 16 x 3 x 49 = 2,352 weights instead of 432.
+RESNET20_IMAGENET_STEM = RESNET20_SMALL_INPUT - 432 + 2_352
 
 
 def test_cifar_resnet20_count() -> None:
-    assert count(resnet20(small_input=True)) == RESNET20_SMALL_INPUT == 272_474
-    assert count(resnet20()) == RESNET20_AS_WRITTEN == 274_394
+    assert count(resnet20()) == RESNET20_SMALL_INPUT == 272_474  # the CIFAR form takes the 3x3 stem by default
+    assert count(resnet20(small_input=False)) == RESNET20_IMAGENET_STEM == 274_394
     projections = [m for m in resnet20().modules() if isinstance(m, ShortCut) and hasattr(m, "conv1")]
     assert [tuple(m.conv1.weight.shape) for m in projections] == [(32, 16, 1, 1), (64, 32, 1, 1)]
 

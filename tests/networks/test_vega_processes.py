@@ -275,6 +275,11 @@ def test_prune_starts_from_init_model_file(tmp_path):
     torch.save({"other.weight": torch.zeros(1)}, path)
     with pytest.raises(ValueError, match=r"^init_model_file: .*bestmodel.pth does not fit the network: "):
         Prune(chn_mask, chn_node_mask, init_model_file=path).apply(resnet20())
+    with pytest.raises(ValueError, match=r"^init_model_file: .*missing.pth: No such file or directory$"):
+        Prune(chn_mask, chn_node_mask, init_model_file=tmp_path / "missing.pth").apply(resnet20())
+    torch.save({"weight": nn.Linear(1, 1)}, path)  # a module, not a state_dict: loading it would run code
+    with pytest.raises(ValueError, match=r"^init_model_file: .*bestmodel.pth: not a weights-only checkpoint"):
+        Prune(chn_mask, chn_node_mask, init_model_file=path).apply(resnet20())
 
 
 def test_prune_mask_shapes_are_checked():

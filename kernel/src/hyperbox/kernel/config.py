@@ -185,9 +185,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
             value = yaml_load(raw) if raw else None
         except yaml.YAMLError:
             value = raw
-        parts = key.split(".")
-        if parts[0] == "hparams" and len(parts) > 2:
-            parts = ["hparams", ".".join(parts[1:])]  # hparams keys are dotted themselves: hparams.trainer.lr
+        parts = _override_path(data, key.split("."))
         node = data
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
@@ -201,6 +199,20 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str], source: str)
             node = child
         node[parts[-1]] = value
     return data
+
+
+def _override_path(data: Mapping[str, Any], parts: list[str]) -> list[str]:
+    """Where ``key.sub`` lands: a file in Vega's sections gets ``space.*`` / ``mutator.*`` there (``name``
+    being its ``type``), and keys that are dotted themselves stay whole: ``hparams.trainer.lr``,
+    ``space.hyper_parameters.layer.doublechannel``."""
+    section = next((s for s, k in VEGA_SECTIONS.items() if k == parts[0] and s in data and k not in data), None)
+    if section is not None:
+        parts = [section, *("type" if part == "name" and i == 0 else part for i, part in enumerate(parts[1:]))]
+    if parts[0] == "hparams" and len(parts) > 2:
+        return ["hparams", ".".join(parts[1:])]
+    if parts[0] in ("space", "search_space") and len(parts) > 3 and parts[1] == "hyper_parameters":
+        return [*parts[:2], ".".join(parts[2:])]
+    return parts
 
 
 def component_of(value: Any, where: str) -> ComponentSpec:

@@ -17,7 +17,7 @@ def hyperbox_register_mutators(register):
         f"{mutators}:EvolutionMutator",
         help="Regularised (aging) evolution; NSGA-II for several objectives.",
     )
-    for alias in ("backbone_nas", "BackboneNasSearch"):  # Vega's backbone search is an evolution
+    for alias in ("backbone_nas", "BackboneNas", "BackboneNasSearch"):  # Vega's backbone search is an evolution
         register(alias, f"{mutators}:EvolutionMutator", help="Vega's backbone search: evolution (an alias).")
     register("darts", f"{mutators}:DartsMutator", help="DARTS: softmax-relaxed architecture weights.")
     register("gdas", f"{mutators}:GDASMutator", help="GDAS: Gumbel-softmax one-hot sampling.")

@@ -261,8 +261,13 @@ def _decision(key: str, spec: Any, current: Any) -> nn.Module:
     if not isinstance(spec, Sequence) or isinstance(spec, str) or not spec:
         raise ValueError(f"{where}: expected a non-empty list of values or a range, got {spec!r}")
     binary = all(v in (0, 1) and not isinstance(v, bool) for v in spec)
-    if binary and isinstance(current, Sequence) and len(current) == len(spec) and 0 < sum(spec) < len(spec):
-        return Positions(key, spec)  # the seed's form: where the ones of a 0/1 list go
+    if binary and _is_list(current):  # the seed's form: where the ones of a 0/1 list go
+        if len(current) != len(spec) or not 0 < sum(spec) < len(spec):
+            raise ValueError(
+                f"{where}: a 0/1 list searches where its ones go, so it needs the argument's {len(current)} "
+                f"entries with some but not all ones, got {len(spec)} entries with {sum(spec)} ones"
+            )
+        return Positions(key, spec)
     return _Decision(key, Categorical(len(spec), labels=list(spec)), choices=spec)
 
 

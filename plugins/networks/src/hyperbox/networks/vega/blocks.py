@@ -371,9 +371,12 @@ class ResNet(nn.Module):
     init_plane=16, out_plane=64, num_reps=9, items={inchannel: [...], outchannel: [...], stride: [...]}`` (items
     may also give ``inner_plane``). The classifier reads ``out_plane * block.expansion`` features.
 
-    ``small_input`` chooses the stem. Vega 0.9.3's ``ResNet`` (the one with this signature) always used the
-    ImageNet :class:`InitialBlock`, hence ``False`` by default; pass ``True`` for the CIFAR
-    :class:`SmallInputInitialBlock`. ``in_channels`` is the stem's input channels.
+    ``small_input`` chooses the stem: the CIFAR :class:`SmallInputInitialBlock` (3x3) or the ImageNet
+    :class:`InitialBlock` (7x7 and max-pool). By default the ImageNet depths (18, 34, 50, 101, 152) take the
+    ImageNet stem, as Vega 0.9.3's ``ResNet`` (the one with this signature), so that they are the familiar
+    networks; the free form, a CIFAR network such as ResNet-20, takes the 3x3 stem, as Vega's later ``ResNet``
+    (``small_input=True`` by default) and as the CIFAR ResNet-20 checkpoint Vega ships for its pruning example
+    (a 3x3 stem). ``in_channels`` is the stem's input channels.
     """
 
     def __init__(
@@ -385,10 +388,12 @@ class ResNet(nn.Module):
         num_reps: int | Sequence[int] = 4,
         init_plane: int = 64,
         out_plane: int = 512,
-        small_input: bool = False,
+        small_input: bool | None = None,
         in_channels: int = 3,
     ) -> None:
         super().__init__()
+        if small_input is None:
+            small_input = depth not in _RESNET_DEPTHS
         if depth in _RESNET_DEPTHS:
             block, num_reps = _RESNET_DEPTHS[depth]
         elif block is None:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -333,7 +334,12 @@ def _identity_slot(block: _Block) -> tuple[nn.Module, str]:
 
 
 def _load(network: nn.Module, path: str | os.PathLike) -> None:
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as error:
+        raise ValueError(f"init_model_file: {os.fspath(path)}: {error.strerror or error}") from None
+    except pickle.UnpicklingError as error:  # not a checkpoint, or one that needs code to load
+        raise ValueError(f"init_model_file: {os.fspath(path)}: not a weights-only checkpoint ({error})") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"init_model_file: {os.fspath(path)} holds no state_dict (a mapping of names to tensors)")
     state = _align(dict(state), list(network.state_dict()))
