@@ -18,6 +18,16 @@ def hyperbox_register_spaces(register):
 
 
 @hookimpl
+def hyperbox_register_mutators(register):
+    register("dada", "hyperbox.ada.dada:DadaMutator", help="DADA: the policy the dada trainer derives.")
+
+
+@hookimpl
+def hyperbox_register_trainers(register):
+    register("dada", "hyperbox.ada.dada:DadaTrainer", help="DADA: differentiable policy search (bilevel).")
+
+
+@hookimpl
 def hyperbox_register_augmentations(register):
     baselines = "hyperbox.ada.baselines"
     register("autoaugment", f"{baselines}:autoaugment", help="Kornia's AutoAugment (imagenet, cifar10, svhn policies).")
