@@ -49,11 +49,11 @@ def test_accuracy(augment, seed: int) -> float:
 
     network = build_subnet(DigitsCNNSpace(), NETWORK_ARCH)
     trainer = {"name": "standalone", "epochs": EPOCHS, "augment": augment}
-    estimators = [{"name": "accuracy", "split": "test"}]
+    estimators = ["accuracy", {"name": "accuracy", "split": "test"}]
     result = search(
         network, "random", trainer=trainer, dataset=low_data(seed), estimators=estimators, budget=1, seed=seed
     )
-    return result.best.metrics["accuracy"]
+    return result.best.metrics["test_accuracy"]
 
 
 def searched_policy(mutator: str, trainer: dict, budget: int, path: Path) -> str:
