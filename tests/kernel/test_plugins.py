@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hyperbox.kernel import PluginError, UnknownComponentError, hookspecs
+from hyperbox.kernel import ConfigError, PluginError, UnknownComponentError, hookspecs
 from hyperbox.kernel.plugins import PluginLoadWarning, PluginManager
 from hyperbox.kernel.registry import KINDS
 
@@ -147,3 +147,38 @@ def test_plugins_build_and_export_the_models_they_know(toy_site, tmp_path):
     path = hook.hyperbox_export_model(model=subnet, input_shape=(1, 8, 8), format="json", path=str(tmp_path / "m"))
     assert json.loads(Path(path).read_text()) == {"arch": {"op": 1}, "input_shape": [1, 8, 8]}
     assert hook.hyperbox_export_model(model=object(), input_shape=(1,), format="json", path="x") is None
+    network, written = hook.hyperbox_export_parts(space=ToySpace([]), subnet=subnet, arch={"op": 1}, directory=tmp_path)
+    assert network is subnet and json.loads(written[0].read_text()) == {"arch": {"op": 1}}
+    assert hook.hyperbox_export_parts(space=None, subnet=object(), arch={}, directory=tmp_path) is None
+
+
+def test_a_trainers_augment_argument_is_resolved_into_a_batch_transform(toy_site):
+    toy_site("toy")
+    from hyperbox.kernel.components import Resolver
+
+    resolver = Resolver(lambda: PluginManager().registry)
+    shape = {"in_channels": 3, "input_shape": (3, 4, 4)}
+    trainer = resolver.trainer({"name": "toy_trainer", "augment": {"name": "toy_shift", "by": 2.0}}, shape=shape)
+    assert trainer.augment([1.0]) == [3.0] and trainer.augment.in_channels == 3  # filled from the data
+    assert resolver.trainer({"name": "toy_trainer", "augment": "none"}).augment is None
+    searched = resolver.trainer({"name": "toy_trainer"}, arguments={"augment": "toy_shift"}, shape=shape)
+    assert searched.augment([0.0]) == [1.0]  # a searched trainer argument resolves the same way
+
+
+@pytest.mark.parametrize(
+    ("augment", "message"),
+    [
+        ("toy_shfit", r"trainer\.augment: unknown augmentation 'toy_shfit'.*did you mean 'toy_shift'"),
+        ("", r"trainer\.augment: unknown augmentation ''"),
+        ({"by": 1.0}, r"trainer\.augment: expected none.*got \{'by': 1\.0\}"),
+        (3, r"trainer\.augment: expected none, an augmentation name"),
+    ],
+)
+def test_an_augment_naming_nothing_is_a_one_line_error(toy_site, augment, message):
+    toy_site("toy")
+    from hyperbox.kernel.components import Resolver
+
+    resolver = Resolver(lambda: PluginManager().registry)
+    with pytest.raises(ConfigError, match=message) as raised:
+        resolver.trainer({"name": "toy_trainer", "augment": augment})
+    assert "\n" not in str(raised.value)

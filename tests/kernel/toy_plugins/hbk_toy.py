@@ -3,7 +3,7 @@
 import json
 import os
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from hyperbox.kernel import Categorical, FloatRange, IntRange, Mutator, hookimpl
 from hyperbox.kernel.ledger import Claim
@@ -48,11 +48,12 @@ class ToyTrainer:
         pause: float = 0.0,
         fail_every: int = 0,
         weights: bool = False,
+        augment: Any = None,
     ) -> None:
         if epochs < 0:
             raise ValueError(f"epochs={epochs} must not be negative")
         self.epochs, self.sleep_at, self.sleep, self.pause = epochs, sleep_at, sleep, pause
-        self.fail_every, self.weights = fail_every, weights
+        self.fail_every, self.weights, self.augment = fail_every, weights, augment
 
     def trial(self, model, arch, data, context):
         time.sleep(self.pause)
@@ -168,6 +169,21 @@ def hyperbox_register_storages(register):
 
 
 @hookimpl
+def hyperbox_register_augmentations(register):
+    register("toy_shift", ToyShift, help="Adds a constant to a batch (toy).")
+
+
+class ToyShift:
+    """A batch transform adding ``by``; it records the channel count the kernel filled in."""
+
+    def __init__(self, by: float = 1.0, in_channels: int | None = None) -> None:
+        self.by, self.in_channels = by, in_channels
+
+    def __call__(self, batch):
+        return [value + self.by for value in batch]
+
+
+@hookimpl
 def hyperbox_register_blocks(register):
     register("ToyBlock", toy_block, help="A block that scales its input (toy).")
 
@@ -214,6 +230,15 @@ def hyperbox_export_model(model, input_shape, format, path):
     with open(path, "w") as file:
         json.dump({"arch": model.arch, "input_shape": list(input_shape)}, file)
     return path
+
+
+@hookimpl
+def hyperbox_export_parts(space, subnet, arch, directory):
+    if not isinstance(subnet, ToySubnet):
+        return None
+    part = directory / "toy_part.json"
+    part.write_text(json.dumps({"arch": subnet.arch}))
+    return subnet, [part]
 
 
 @hookimpl

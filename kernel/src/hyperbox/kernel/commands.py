@@ -333,30 +333,29 @@ def export_command(argv: list[str]) -> int:
         )
     if weights is None and args.trial is not None and (run.path / "best_weights.pt").is_file():
         raise HyperboxError(f"{args.rundir}: trial {args.trial}'s weights were not kept (keep: K keeps the K best)")
-    model_file = None
-    if args.format != "state_dict":
-        if weights is None:
-            raise HyperboxError(f"{args.rundir}: no trained weights of trial {best['number']} to export")
-        model_file = _export_model(run, best["arch"], weights, args.format, Path(args.output))
+    model_files: list[Path] = []
+    if args.format != "state_dict" and weights is None:
+        raise HyperboxError(f"{args.rundir}: no trained weights of trial {best['number']} to export")
+    if weights is not None and (args.format != "state_dict" or run.config().get("created_from") != "python"):
+        model_files = _export_model(run, best["arch"], weights, args.format, Path(args.output))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "arch.json").write_text(json.dumps(best["arch"], indent=2) + "\n", encoding="utf-8")
     (out / "values.json").write_text(json.dumps(best.get("values", {}), indent=2) + "\n", encoding="utf-8")
-    written = [out / "arch.json", out / "values.json"]
-    if model_file is not None:
-        written.append(model_file)
-    elif weights is not None:
+    written = [out / "arch.json", out / "values.json", *model_files]
+    if weights is not None and not model_files:  # created from Python, or no plugin builds its model
         shutil.copyfile(weights, out / EXPORT_FORMATS["state_dict"])
         written.append(out / EXPORT_FORMATS["state_dict"])
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
 
-def _export_model(run: Any, arch: dict[str, Any], weights: Path, kind: str, out: Path) -> Path:
-    """The run's best model, rebuilt from its experiment with its trained weights, written as ``kind``."""
+def _export_model(run: Any, arch: dict[str, Any], weights: Path, kind: str, out: Path) -> list[Path]:
+    """The run's best model, rebuilt from its experiment with its trained weights, written as ``kind``
+    (after the parts a plugin writes itself, such as an augmentation policy); returns the files."""
     from hyperbox.kernel.compose import build_search
     from hyperbox.kernel.config import parse_experiment
-    from hyperbox.kernel.files import load_state_dict
+    from hyperbox.kernel.files import load_state_dict, save_state_dict
 
     config = run.config()
     if config.get("created_from") == "python":
@@ -366,17 +365,24 @@ def _export_model(run: Any, arch: dict[str, Any], weights: Path, kind: str, out:
         hook = get_manager().hook
         model = hook.hyperbox_build_subnet(model=search.model, arch=arch)
         input_shape = getattr(search.data, "input_shape", None)
-        if model is None or input_shape is None:
+        if kind == "state_dict" and not hasattr(model, "load_state_dict"):
+            return []  # a model no plugin builds as a torch module: its weights are copied as they are
+        if model is None or (input_shape is None and kind != "state_dict"):
             raise HyperboxError(f"{run.path}: no plugin builds this space's model with a known input shape")
         model.load_state_dict(load_state_dict(weights))
         out.mkdir(parents=True, exist_ok=True)
+        parts = hook.hyperbox_export_parts(space=search.model, subnet=model, arch=arch, directory=out)
+        model, written = parts if parts is not None else (model, [])
         path = out / EXPORT_FORMATS[kind]
+        if kind == "state_dict":
+            save_state_dict(path, model.state_dict())
+            return [*written, path]
         try:
-            written = hook.hyperbox_export_model(model=model, input_shape=tuple(input_shape), format=kind, path=path)
+            exported = hook.hyperbox_export_model(model=model, input_shape=tuple(input_shape), format=kind, path=path)
         except ValueError as error:
             raise ConfigError(f"--format {kind}: {error}") from None
-        if written is None:
+        if exported is None:
             raise HyperboxError(f"--format {kind}: no plugin exports {type(model).__name__} models")
-        return Path(written)
+        return [*written, Path(exported)]
     finally:
         search.close()

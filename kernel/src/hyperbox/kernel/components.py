@@ -33,6 +33,23 @@ def is_spec(value: Any) -> bool:
     return isinstance(value, (str, ComponentSpec)) or isinstance(value, Mapping) and "name" in value
 
 
+def augmentation_spec(value: Any, where: str) -> Any:
+    """What ``augment: VALUE`` names: None for none, ``{name: policy, path: FILE}`` for a JSON
+    file, a spec for a name, a callable as it is."""
+    if value is None or value == "none":
+        return None
+    if isinstance(value, str) and value.endswith(".json"):
+        return ComponentSpec("policy", {"path": value})
+    if is_spec(value):
+        return component_of(value, where)
+    if callable(value):
+        return value
+    raise ConfigError(
+        f"{where}: expected none, an augmentation name, {{name: ..., **arguments}}, a policy .json file or a "
+        f"callable, got {value!r}"
+    )
+
+
 def _is_space(value: Any) -> bool:
     """A model or parameter set to search (rather than a factory of one)."""
     if inspect.isclass(value):
@@ -61,6 +78,10 @@ class Resolver:
         except ImportError as error:
             raise ConfigError(f"{where}: {kind[:-1]} {spec.name!r} cannot be imported ({error})") from None
         check_arguments(factory, spec.args, where, INJECTED[kind])
+        if kind == "trainers" and "augment" in spec.args:  # named before anything is built
+            augment = augmentation_spec(spec.args["augment"], f"{where}.augment")
+            if isinstance(augment, ComponentSpec):
+                self.factory("augmentations", augment, f"{where}.augment")
         return factory
 
     def build(self, kind: str, value: Any, extra: Mapping[str, Any], where: str, *, prefix: tuple = ()) -> Any:
@@ -106,19 +127,49 @@ class Resolver:
             raise ConfigError(f"{where}: {type(mutator).__name__} is not a hyperbox.kernel.Mutator")
         return mutator
 
-    def trainer(self, value: Any, where: str = "trainer", arguments: Mapping[str, Any] | None = None) -> Any:
+    def trainer(
+        self,
+        value: Any,
+        where: str = "trainer",
+        arguments: Mapping[str, Any] | None = None,
+        shape: Mapping[str, Any] | None = None,
+    ) -> Any:
         """A trainer (an object with ``trial(model, arch, data, context)``); ``arguments`` update a
-        spec's arguments or are given to a class."""
+        spec's arguments or are given to a class. An ``augment`` argument naming an augmentation
+        is built (with the data's ``shape``) and given to the trainer as its batch transform."""
         if arguments:
             if is_spec(value):
                 spec = component_of(value, where)
                 value = ComponentSpec(spec.name, {**spec.args, **arguments})
             elif not inspect.isclass(value):
                 raise ConfigError(f"{where}: searched trainer arguments need a trainer name, spec or class")
-        trainer = self._built("trainers", value, arguments or {}, where)
+        arguments = dict(arguments or {})
+        if is_spec(value):
+            spec = component_of(value, where)
+            if "augment" in spec.args:
+                self.factory("trainers", spec, where)  # unknown trainers and arguments first
+                args = dict(spec.args)
+                args["augment"] = self.augmentation(args["augment"], shape or {}, f"{where}.augment")
+                value = ComponentSpec(spec.name, args)
+        elif "augment" in arguments:
+            arguments["augment"] = self.augmentation(arguments["augment"], shape or {}, f"{where}.augment")
+        trainer = self._built("trainers", value, arguments, where)
         if not callable(getattr(trainer, "trial", None)):
             raise ConfigError(f"{where}: {type(trainer).__name__} has no trial(model, arch, data, context) method")
         return trainer
+
+    def augmentation(self, value: Any, shape: Mapping[str, Any], where: str = "augment") -> Any:
+        """A batch transform: None for ``none``, a registered augmentation by name or spec (a
+        ``.json`` file is the ``policy`` augmentation of that file), or a callable as it is."""
+        spec = augmentation_spec(value, where)
+        if spec is None:
+            return None
+        if not is_spec(spec):
+            return spec
+        transform = self.build("augmentations", spec, shape, where)
+        if not callable(transform):
+            raise ConfigError(f"{where}: {type(transform).__name__} is not a batch transform (a callable)")
+        return transform
 
     def estimator(self, value: Any, where: str) -> Any:
         """An estimator: a callable ``estimator(model, data, context) -> {metric: number}``."""

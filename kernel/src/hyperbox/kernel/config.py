@@ -25,6 +25,7 @@ INJECTED = {
     "datasets": ("seed",),
     "trainers": (),
     "estimators": (),
+    "augmentations": ("in_channels", "input_shape"),
 }
 DIRECTIONS = ("maximize", "minimize")
 

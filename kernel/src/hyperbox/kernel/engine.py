@@ -288,7 +288,7 @@ class Search:
         self._dataset = dataset
         seed_everything(self.seed)
         self.data = None if dataset is None else resolver.dataset(dataset, self.seed)
-        shape = {
+        shape = self._data_shape = {
             k: getattr(self.data, k) for k in ("num_classes", "in_channels", "input_shape") if hasattr(self.data, k)
         }
         self.model = resolver.space(space, shape)
@@ -321,7 +321,7 @@ class Search:
             return None  # ask and tell: the user evaluates
         if self.data is None:
             raise ConfigError("trainer: needs a dataset to train on (dataset=...)")
-        built = resolver.trainer(trainer)
+        built = resolver.trainer(trainer, shape=self._data_shape)
         measured = [resolver.estimator(e, f"estimators[{i}]") for i, e in enumerate(_as_list(estimators))]
         if self.hyperparameters is None:
             return TrainerEvaluation(built, measured, self.data)
@@ -334,13 +334,14 @@ class Search:
         for key, param in self.hyperparameters.items():
             for value in param.extremes():
                 try:
-                    resolver.trainer(trainer, arguments={key.partition(".")[2]: value})
+                    resolver.trainer(trainer, arguments={key.partition(".")[2]: value}, shape=self._data_shape)
                 except ConfigError as error:
                     raise ConfigError(f"hparams.{key}={value!r}: {error}") from None
 
         def trainer_for(trial: Trial) -> Any:
             values = self.hyperparameters.values_of(trial.arch)
-            return resolver.trainer(trainer, arguments={key.partition(".")[2]: v for key, v in values.items()})
+            arguments = {key.partition(".")[2]: v for key, v in values.items()}
+            return resolver.trainer(trainer, arguments=arguments, shape=self._data_shape)
 
         return TrainerEvaluation(built, measured, self.data, trainer_for)
 

@@ -11,7 +11,17 @@ import attrs
 
 from hyperbox.kernel.errors import PluginError, UnknownComponentError
 
-KINDS = ("spaces", "mutators", "estimators", "trainers", "datasets", "storages", "blocks", "commands")
+KINDS = (
+    "spaces",
+    "mutators",
+    "estimators",
+    "trainers",
+    "datasets",
+    "storages",
+    "blocks",
+    "augmentations",
+    "commands",
+)
 
 
 @attrs.define

@@ -14,6 +14,12 @@ __getattr__, __all__ = lazy_exports(
         "OPERATIONS": "ops",
         "DEFAULT_OPERATIONS": "ops",
         "AugmentedNetwork": "augmented_network",
+        "load_policy": "policy_file",
+        "RelaxedPolicy": "dada",
+        "DadaTrainer": "dada",
+        "read_policy": "policy_file",
+        "VolumePolicy": "volumetric",
+        "OPERATIONS_3D": "volumetric",
         "augmented": "augmented_network",
     },
 )

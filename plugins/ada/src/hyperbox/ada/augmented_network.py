@@ -73,3 +73,12 @@ def augmented(
     policy_args = dict(policy or {})
     policy_args.setdefault("in_channels", in_channels)
     return AugmentedNetwork(model, AugmentationPolicy(**policy_args))
+
+
+def export_parts(space: Any, subnet: nn.Module, arch: Mapping[str, Any], directory: Any) -> Any:
+    """``hbk export``'s split of an augmented model: ``policy.json`` beside the plain network."""
+    if not isinstance(space, AugmentedNetwork) or not isinstance(space.augmentation, AugmentationPolicy):
+        return None
+    path = directory / "policy.json"
+    space.augmentation.save(path, arch)
+    return subnet.network, [path]

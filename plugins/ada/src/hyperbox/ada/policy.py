@@ -43,6 +43,8 @@ from hyperbox.ada.ops import (
     check_operations,
     check_probabilities,
 )
+from hyperbox.ada.policy_file import kornia_module, policy_document, save_policy
+from hyperbox.ada.volumetric import OPERATIONS_3D
 from hyperbox.kernel import Categorical, SearchSpace, load_arch
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
 
@@ -62,11 +64,12 @@ class PolicySlot(nn.Module):
         magnitudes: Sequence[int],
         probabilities: Sequence[float],
         mask: Any = None,
+        dims: int = 2,
     ) -> None:
         super().__init__()
         self.key = key
         self.ops = tuple(ops)
-        self.op = OperationSpace([PolicyOperation(name) for name in self.ops], key=f"{key}.op", mask=mask)
+        self.op = OperationSpace([PolicyOperation(name, dims) for name in self.ops], key=f"{key}.op", mask=mask)
         # The candidates share one class: label the choice by operation name instead.
         self.op.domain = Categorical(len(self.ops), labels=self.ops)
         self.magnitude = ValueSpace(list(magnitudes), key=f"{key}.magnitude", mask=mask)
@@ -87,8 +90,8 @@ class AugmentationPolicy(nn.Module):
     """AutoAugment-style policy space over Kornia ops: per slot an op, a magnitude bin and a probability.
 
     Args:
-        ops: candidate operation names (see :mod:`hyperbox.ada.ops`; default: every operation
-            that runs on 1- and 3-channel images).
+        ops: candidate operation names (see :mod:`hyperbox.ada.ops`, and :mod:`hyperbox.ada.volumetric`
+            for ``dims=3``; default: every operation that runs on 1- and 3-channel data).
         n_subpolicies: sub-policies; one of them, drawn uniformly, augments each batch.
         ops_per_subpolicy: operations applied in order by a sub-policy.
         magnitudes: candidate magnitude bins (Kornia's AutoAugment bins, 0..9).
@@ -97,12 +100,14 @@ class AugmentationPolicy(nn.Module):
             architecture JSON file (e.g. a run's ``best_arch.json``).
         key: prefix of every key.
         in_channels: channels of the images, to reject RGB-only operations for grey images
-            (the runner passes the dataset's).
+            (the runner passes the dataset's); written into the exported policy.
+        dims: 2 for images ``(B, C, H, W)``, 3 for volumes ``(B, C, D, H, W)`` (Kornia's 3-D
+            augmentations).
     """
 
     def __init__(
         self,
-        ops: Sequence[str] = DEFAULT_OPERATIONS,
+        ops: Sequence[str] | None = None,
         n_subpolicies: int = 5,
         ops_per_subpolicy: int = 2,
         magnitudes: Sequence[int] = MAGNITUDE_BINS,
@@ -110,19 +115,24 @@ class AugmentationPolicy(nn.Module):
         mask: Any = None,
         key: str = "policy",
         in_channels: int | None = None,
+        dims: int = 2,
     ) -> None:
         super().__init__()
+        if dims not in (2, 3):
+            raise ValueError(f"{key}: dims={dims!r} must be 2 (images) or 3 (volumes)")
         for name, value in (("n_subpolicies", n_subpolicies), ("ops_per_subpolicy", ops_per_subpolicy)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key}: {name}={value!r} must be a positive integer")
         if isinstance(mask, (str, os.PathLike)):
             mask = load_arch(mask)  # read the file once, not once per mutable
-        self.key = key
-        self.ops = check_operations(ops, in_channels, key)
+        self.key, self.in_channels, self.dims = key, in_channels, dims
+        if ops is None:
+            ops = DEFAULT_OPERATIONS if dims == 2 else OPERATIONS_3D
+        self.ops = check_operations(ops, in_channels, key, dims)
         magnitudes, probabilities = check_magnitudes(magnitudes, key), check_probabilities(probabilities, key)
         self.subpolicies = nn.ModuleList(
             nn.ModuleList(
-                PolicySlot(f"{key}.s{s}.op{j}", self.ops, magnitudes, probabilities, mask)
+                PolicySlot(f"{key}.s{s}.op{j}", self.ops, magnitudes, probabilities, mask, dims)
                 for j in range(ops_per_subpolicy)
             )
             for s in range(n_subpolicies)
@@ -170,14 +180,22 @@ class AugmentationPolicy(nn.Module):
 
     def to_kornia(self, arch: Mapping[str, Any] | str | os.PathLike | None = None) -> nn.Module:
         """A ``kornia.augmentation.auto.AutoAugment`` applying exactly the policy of ``arch`` (default:
-        the current decisions); plain Kornia, it augments whenever called, in any mode."""
-        from kornia.augmentation.auto import AutoAugment
+        the current decisions), or for ``dims=3`` a :class:`~hyperbox.ada.volumetric.VolumePolicy` of
+        Kornia's 3-D augmentations; it augments whenever called, in any mode."""
+        return kornia_module(self.kornia_policy(arch), self.dims)
 
-        return AutoAugment(policy=self.kornia_policy(arch))
+    def to_json(self, arch: Mapping[str, Any] | str | os.PathLike | None = None) -> dict[str, Any]:
+        """The policy of ``arch`` (default: the current decisions) as one self-contained document:
+        operations, probabilities, magnitude bins, channel count and dimensionality."""
+        return policy_document(self.kornia_policy(arch), self.in_channels, self.dims)
+
+    def save(self, path: str | os.PathLike, arch: Mapping[str, Any] | str | os.PathLike | None = None) -> None:
+        """Write :meth:`to_json` to ``path``, for :func:`hyperbox.ada.load_policy`."""
+        save_policy(path, self.to_json(arch))
 
     def export_module(self) -> nn.Module:
         """What ``build_subnet`` puts in the policy's place: :meth:`to_kornia` of the current decisions."""
         return self.to_kornia()
 
     def extra_repr(self) -> str:
-        return f"key={self.key!r}, ops={list(self.ops)}"
+        return f"key={self.key!r}, ops={list(self.ops)}, dims={self.dims}"

@@ -13,6 +13,7 @@ from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
+from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
 
 CHECKPOINT = "darts.pt"
@@ -31,7 +32,8 @@ class DartsTrainer:
     with ``eps = 0.01 / ||grad_w' L_val||``. A mutator with ``set_epoch`` (GDAS) anneals its
     temperature each epoch. ``train_loss``, ``val_loss`` and ``val_accuracy`` of the mixed
     supernet are reported per epoch; the supernet and architecture weights go to ``darts.pt`` and
-    a resumed run loads them instead of searching again.
+    a resumed run loads them instead of searching again. ``augment`` (a batch transform) augments
+    the training batches (not the validation batches) on the training device.
 
     ``trial`` returns the plain subnet of ``arch`` with the supernet's weights, without retraining;
     the derived architecture is ``mutator.export()`` (the argmax), to retrain from scratch with the
@@ -51,6 +53,7 @@ class DartsTrainer:
         unrolled: bool = False,
         grad_clip: float | None = 5.0,
         device: str | None = None,
+        augment: Any = None,
     ) -> None:
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size, allow_none=True)
@@ -65,10 +68,12 @@ class DartsTrainer:
         ):
             check_non_negative(name, value)
         check_non_negative("grad_clip", grad_clip, allow_none=True)
+        check_augment(augment)
         self.epochs, self.batch_size = epochs, batch_size
         self.w_lr, self.w_lr_min, self.w_momentum, self.w_weight_decay = w_lr, w_lr_min, w_momentum, w_weight_decay
         self.alpha_lr, self.alpha_weight_decay = alpha_lr, alpha_weight_decay
         self.unrolled, self.grad_clip, self.device = unrolled, grad_clip, device
+        self.augment = augment
         self.criterion = nn.CrossEntropyLoss()
 
     # -- the search ----------------------------------------------------------------------------
@@ -127,13 +132,14 @@ class DartsTrainer:
         val_batches = data.loader(
             "val", batch_size, shuffle=True, seed=context.seed + 1, drop_last=len(data.val) > batch_size
         )
+        augment = batch_transform(self.augment, device)
         for epoch in range(self.epochs):
             if hasattr(mutator, "set_epoch"):
                 mutator.set_epoch(epoch, self.epochs)
             model.train()
             loss_sum, steps = 0.0, 0
             for (x_train, y_train), (x_val, y_val) in zip(train_batches, cycle(val_batches)):
-                train_batch = (x_train.to(device), y_train.to(device))
+                train_batch = (augment(x_train.to(device)), y_train.to(device))
                 val_batch = (x_val.to(device), y_val.to(device))
                 mutator.reset()  # mixed mode, and a fresh sample for samplers such as GDAS
                 self.alpha_step(model, alphas, weights, alpha_optimizer, w_optimizer, train_batch, val_batch)

@@ -13,6 +13,7 @@ from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
+from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._optim import (
     check_milestones,
     check_non_negative,
@@ -81,7 +82,8 @@ class OneShotTrainer(SupernetTrainer):
     kernel search space, so the search mutator's state stays untouched: ``"uniform"`` trains one
     uniformly drawn single path per step; ``"sandwich"`` (BigNAS / Once-for-All) the largest, the
     smallest and ``sandwich_n`` random architectures, their gradients summed before one optimizer
-    step. Reports ``train_loss`` per epoch; checkpoints and trials as :class:`SupernetTrainer`.
+    step. ``augment`` (a batch transform) augments each training batch on the training device.
+    Reports ``train_loss`` per epoch; checkpoints and trials as :class:`SupernetTrainer`.
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class OneShotTrainer(SupernetTrainer):
         label_smoothing: float = 0.0,
         grad_clip: float | None = None,
         device: str | None = None,
+        augment: Any = None,
     ) -> None:
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size, allow_none=True)
@@ -108,6 +111,7 @@ class OneShotTrainer(SupernetTrainer):
         check_optimization(optimizer, lr, momentum, weight_decay, scheduler)
         check_milestones(milestones)
         check_non_negative("grad_clip", grad_clip, allow_none=True)
+        check_augment(augment)
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling={sampling!r} must be 'uniform' or 'sandwich'")
         if isinstance(sandwich_n, bool) or not isinstance(sandwich_n, int) or sandwich_n < 0:
@@ -119,6 +123,7 @@ class OneShotTrainer(SupernetTrainer):
         self.scheduler, self.step_size, self.gamma, self.milestones = scheduler, step_size, gamma, milestones
         self.sampling, self.sandwich_n = sampling, sandwich_n
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
+        self.augment = augment
 
     def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
         rng = random.Random(context.seed)
@@ -128,11 +133,12 @@ class OneShotTrainer(SupernetTrainer):
         batch_size = self.batch_size or data.batch_size
         drop_last = len(data.train) > batch_size  # a last batch of one sample would break BatchNorm
         batches = data.loader("train", batch_size, shuffle=True, seed=context.seed, drop_last=drop_last)
+        augment = batch_transform(self.augment, device)
         for epoch in range(self.epochs):
             model.train()
             loss_sum, steps = 0.0, 0
             for inputs, targets in batches:
-                inputs, targets = inputs.to(device), targets.to(device)
+                inputs, targets = augment(inputs.to(device)), targets.to(device)
                 optimizer.zero_grad(set_to_none=True)
                 archs = step_architectures(space, rng, self.sampling, self.sandwich_n)
                 for arch in archs:

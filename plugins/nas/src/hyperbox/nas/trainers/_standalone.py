@@ -8,6 +8,7 @@ from torch import nn
 
 from hyperbox.nas.estimators._accuracy import evaluate, logits_of
 from hyperbox.nas.estimators._device import resolve_device
+from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._optim import (
     check_milestones,
     check_non_negative,
@@ -25,7 +26,9 @@ class StandaloneTrainer:
     supernet's untrained initial weights and the supernet itself is never trained, so no trial
     inherits another's training. After each epoch ``context.report(epoch, {"train_loss",
     "val_loss", "val_accuracy"})`` lets a pruner stop the trial. Runs on ``device`` (default: the
-    run's device). Returns the trained subnet in eval mode.
+    run's device). ``augment`` (a batch transform; in an experiment ``none``, ``autoaugment``,
+    ``randaugment``, ``trivialaugment`` or a policy JSON file) augments each training batch there.
+    Returns the trained subnet in eval mode.
     """
 
     def __init__(
@@ -43,6 +46,7 @@ class StandaloneTrainer:
         label_smoothing: float = 0.0,
         grad_clip: float | None = None,
         device: str | None = None,
+        augment: Any = None,
     ) -> None:
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size, allow_none=True)
@@ -50,18 +54,21 @@ class StandaloneTrainer:
         check_optimization(optimizer, lr, momentum, weight_decay, scheduler)
         check_milestones(milestones)
         check_non_negative("grad_clip", grad_clip, allow_none=True)
+        check_augment(augment)
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing={label_smoothing!r} must be in [0, 1)")
         self.epochs, self.batch_size = epochs, batch_size
         self.optimizer, self.lr, self.momentum, self.weight_decay = optimizer, lr, momentum, weight_decay
         self.scheduler, self.step_size, self.gamma, self.milestones = scheduler, step_size, gamma, milestones
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
+        self.augment = augment
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
         from hyperbox.nas.subnet import build_subnet
 
         device = resolve_device(self.device, context)
         network = build_subnet(model, arch).to(device)
+        augment = batch_transform(self.augment, device)
         optimizer = make_optimizer(self.optimizer, network.parameters(), self.lr, self.momentum, self.weight_decay)
         scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma, self.milestones)
         criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
@@ -72,7 +79,7 @@ class StandaloneTrainer:
             network.train()
             loss_sum, seen = 0.0, 0
             for inputs, targets in batches:
-                inputs, targets = inputs.to(device), targets.to(device)
+                inputs, targets = augment(inputs.to(device)), targets.to(device)
                 loss = criterion(logits_of(network(inputs)), targets)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -1,0 +1,108 @@
+"""Augmentation search on low-data digits, and the cost of applying a found policy.
+
+1. Test accuracy of one fixed small CNN trained on a fifth of the digits training split, over 3
+   seeds, with no augmentation, Kornia's RandAugment and TrivialAugment, and the policies found by
+   a multi-trial search (random, on the same fifth) and by ``dada``; each policy is retrained with
+   ``augment:`` on the stand-alone trainer, so every row trains the same way.
+2. The time to apply a found policy (Kornia's AutoAugment with it, as ``load_policy`` returns it)
+   to a 256x3x32x32 batch against Kornia's RandAugment on the same batch (interleaved, medians).
+
+    .venv/bin/python benchmarks/bench_ada.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from hyperbox.ada import AugmentationPolicy, load_policy
+from hyperbox.kernel import search
+from hyperbox.nas.datasets import digits
+from hyperbox.nas.datasets._splits import DataSplits
+
+torch.set_num_threads(1)
+SEEDS = (0, 1, 2)
+EPOCHS = 30
+NETWORK_ARCH = {"stem_width": 1, "stem_kernel": 0, "block_width": 1, "head_width": 1, "block1_op": 0, "block2_op": 2}
+POLICY = {
+    "ops": ["rotate", "shear_x", "shear_y", "translate_x", "translate_y", "contrast", "brightness"],
+    "n_subpolicies": 3,
+}
+
+
+def low_data(seed: int) -> DataSplits:
+    """Digits with a fifth of the training split (stratification aside: the first fifth of a shuffled split)."""
+    full = digits(seed=seed, batch_size=32)
+    keep = torch.randperm(len(full.train), generator=torch.Generator().manual_seed(seed))[: len(full.train) // 5]
+    train = torch.utils.data.Subset(full.train, keep.tolist())
+    return DataSplits(train, full.val, full.test, num_classes=10, input_shape=full.input_shape, batch_size=32)
+
+
+def test_accuracy(augment, seed: int) -> float:
+    from hyperbox.nas.demo_space import DigitsCNNSpace
+    from hyperbox.nas.subnet import build_subnet
+
+    network = build_subnet(DigitsCNNSpace(), NETWORK_ARCH)
+    trainer = {"name": "standalone", "epochs": EPOCHS, "augment": augment}
+    estimators = ["accuracy", {"name": "accuracy", "split": "test"}]
+    result = search(
+        network, "random", trainer=trainer, dataset=low_data(seed), estimators=estimators, budget=1, seed=seed
+    )
+    return result.best.metrics["test_accuracy"]
+
+
+def searched_policy(mutator: str, trainer: dict, budget: int, path: Path) -> str:
+    space = {"name": "augmented", "network": {"name": "digits_cnn"}, "network_arch": NETWORK_ARCH, "policy": POLICY}
+    result = search(
+        space, mutator, trainer=trainer, dataset=low_data(0), estimators=["accuracy"], budget=budget, seed=0
+    )
+    AugmentationPolicy(**POLICY, in_channels=1).save(path, result.best.arch)
+    return str(path)
+
+
+def accuracies() -> None:
+    folder = Path(tempfile.mkdtemp())
+    rows = {"none": "none", "randaugment": "randaugment", "trivialaugment": "trivialaugment"}
+    start = time.perf_counter()
+    rows["searched (random, 8 trials)"] = searched_policy(
+        "random", {"name": "standalone", "epochs": EPOCHS}, 8, folder / "random.json"
+    )
+    rows["searched (dada)"] = searched_policy("dada", {"name": "dada", "epochs": EPOCHS}, 1, folder / "dada.json")
+    print(f"searches: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    print(f"| augment | test accuracy, seeds {', '.join(map(str, SEEDS))} | mean |")
+    print("| --- | --- | --- |")
+    for label, augment in rows.items():
+        values = [test_accuracy(augment, seed) for seed in SEEDS]
+        print(f"| {label} | {', '.join(f'{v:.3f}' for v in values)} | {statistics.mean(values):.3f} |", flush=True)
+
+
+def application_time(path: str) -> None:
+    from kornia.augmentation.auto import RandAugment
+
+    found, rand = load_policy(path), RandAugment(n=2, m=10)
+    batch = torch.rand(256, 3, 32, 32)
+    times: dict[str, list[float]] = {"found policy": [], "RandAugment": []}
+    for _ in range(15):
+        for label, module in (("found policy", found), ("RandAugment", rand)):
+            start = time.perf_counter()
+            module(batch)
+            times[label].append(time.perf_counter() - start)
+    found_ms, rand_ms = (1000 * statistics.median(times[k]) for k in ("found policy", "RandAugment"))
+    print(f"\n| 256x3x32x32 batch | median ms |\n| --- | --- |\n| found policy | {found_ms:.1f} |")
+    print(f"| Kornia RandAugment(n=2, m=10) | {rand_ms:.1f} |\n\nratio found / RandAugment: {found_ms / rand_ms:.2f}")
+
+
+if __name__ == "__main__":
+    folder = Path(tempfile.mkdtemp())
+    rgb = AugmentationPolicy(**POLICY, in_channels=3)
+    from hyperbox.kernel import SearchSpace
+
+    SearchSpace.of(rgb).apply(SearchSpace.of(rgb).sample(__import__("random").Random(0)))
+    rgb.save(folder / "rgb.json")  # a found policy's shape: 3 sub-policies of 2 operations
+    application_time(str(folder / "rgb.json"))
+    accuracies()

@@ -1,0 +1,71 @@
+"""The 3-D vocabulary: Kornia's volumetric augmentations (``kornia.augmentation``'s ``*3D`` family)
+as policy operations, for ``(B, C, D, H, W)`` volumes such as medical scans.
+
+Each operation has, like the 2-D ones, an eleven-point magnitude scale and bins ``0..9``; a bin of
+a signed scale (``rotate``: -30..30 degrees about each axis) spans two adjacent points, and the
+magnitude of a symmetric one (``translate``: up to 0.3 of each side, either way; ``shear``: up to
+30 degrees) is the bin's upper point. :class:`VolumePolicy` applies a policy as Kornia's
+``AutoAugment`` does in 2-D: one sub-policy drawn per batch, its operations in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["OPERATIONS_3D", "SCALES_3D", "build_operation_3d", "VolumePolicy"]
+
+#: Every 3-D operation name.
+OPERATIONS_3D = (
+    "rotate",
+    "translate",
+    "scale",
+    "shear",
+    "horizontal_flip",
+    "vertical_flip",
+    "depthical_flip",
+    "equalize",
+)
+#: First and last point of each 3-D operation's eleven-point magnitude scale.
+SCALES_3D = {"rotate": (-30.0, 30.0), "translate": (0.0, 0.3), "scale": (0.5, 1.5), "shear": (0.0, 30.0)}
+
+
+def _points(name: str) -> torch.Tensor:
+    return torch.linspace(*SCALES_3D[name], 11)
+
+
+def build_operation_3d(name: str, probability: float, magnitude: int | None) -> nn.Module:
+    """Kornia's 3-D augmentation for ``name`` at ``probability`` and magnitude bin ``magnitude``."""
+    import kornia.augmentation as K
+
+    if name in ("horizontal_flip", "vertical_flip", "depthical_flip"):
+        flip = {"horizontal_flip": K.RandomHorizontalFlip3D, "vertical_flip": K.RandomVerticalFlip3D}
+        return flip.get(name, K.RandomDepthicalFlip3D)(p=probability)
+    if name == "equalize":
+        return K.RandomEqualize3D(p=probability)
+    low, high = (float(v) for v in _points(name)[magnitude : magnitude + 2])
+    if name == "rotate":
+        return K.RandomRotation3D(((low, high),) * 3, p=probability)
+    if name == "translate":
+        return K.RandomAffine3D(0.0, translate=(high, high, high), p=probability)
+    if name == "scale":
+        return K.RandomAffine3D(0.0, scale=(low, high), p=probability)
+    return K.RandomAffine3D(0.0, shears=high, p=probability)
+
+
+class VolumePolicy(nn.Module):
+    """A 3-D policy in Kornia's format (``[[(name, probability, magnitude bin), ...], ...]``) as Kornia
+    modules: each call draws one sub-policy (from torch's generator) and applies its operations."""
+
+    def __init__(self, policy: Sequence[Sequence[tuple[str, float, int | None]]]) -> None:
+        super().__init__()
+        self.policy = [[tuple(entry) for entry in subpolicy] for subpolicy in policy]
+        self.subpolicies = nn.ModuleList(
+            nn.Sequential(*(build_operation_3d(*entry) for entry in subpolicy)) for subpolicy in self.policy
+        )
+
+    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
+        """``volumes`` (B, C, D, H, W) through one randomly drawn sub-policy."""
+        return self.subpolicies[int(torch.randint(len(self.subpolicies), ()))](volumes)

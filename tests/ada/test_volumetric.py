@@ -1,0 +1,51 @@
+"""dims: 3 searches policies over Kornia's 3-D augmentations, for (B, C, D, H, W) volumes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hyperbox.ada import OPERATIONS_3D, AugmentationPolicy, load_policy
+from hyperbox.kernel import SearchSpace
+from hyperbox.nas.mutators import RandomMutator
+
+torch.set_num_threads(1)
+
+
+def volumes(n: int = 4) -> torch.Tensor:
+    """A small synthesised volumetric set: a bright cube off-centre in each dark 8x8x8 volume."""
+    data = torch.zeros(n, 1, 8, 8, 8)
+    data[:, :, 1:4, 2:5, 3:6] = 1.0
+    return data
+
+
+@pytest.mark.parametrize("name", OPERATIONS_3D)
+def test_every_3d_op_keeps_shape_and_changes_the_volume(name):
+    for magnitude in (0, 9):
+        policy = AugmentationPolicy(
+            ops=[name], n_subpolicies=1, ops_per_subpolicy=1, magnitudes=[magnitude], probabilities=[1.0], dims=3
+        )
+        SearchSpace.of(policy).apply({key: 0 for key in SearchSpace.of(policy)})
+        out = policy(volumes())
+        assert out.shape == (4, 1, 8, 8, 8)
+        if name != "equalize":  # equalising a two-level volume keeps it
+            assert not torch.allclose(out, volumes())
+
+
+def test_a_searched_3d_policy_travels(tmp_path):
+    policy = AugmentationPolicy(n_subpolicies=2, dims=3, in_channels=1)
+    RandomMutator(policy, seed=0).reset()
+    policy.save(tmp_path / "policy.json")
+    loaded = load_policy(tmp_path / "policy.json", input_shape=(1, 8, 8, 8))
+    assert type(loaded).__name__ == "VolumePolicy" and loaded.policy == policy.kornia_policy()
+    torch.manual_seed(0)
+    expected = policy(volumes())
+    torch.manual_seed(0)
+    assert torch.equal(loaded(volumes()), expected)
+    with pytest.raises(ValueError, match=r"a policy for 3-D data; these samples have shape \(1, 8, 8\)"):
+        load_policy(tmp_path / "policy.json", input_shape=(1, 8, 8))
+
+
+def test_a_2d_name_in_a_3d_policy_names_the_closest_3d_op():
+    with pytest.raises(ValueError, match=r"unknown op 'translate_x' \(did you mean 'translate'\?\)"):
+        AugmentationPolicy(ops=["translate_x"], dims=3)
