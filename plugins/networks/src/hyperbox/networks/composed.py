@@ -18,8 +18,8 @@ nested argument a decision, keyed by its dotted path (``layer.doublechannel``):
 
 A key may address one entry of a list by its index (``process.chn_mask.3``, a pruning mask's row).
 
-The network is built for each architecture (no weights are shared between two); ``build_subnet``
-returns the plain network of the current decisions.
+The network is built for each architecture (no weights are shared between two; only the last one
+built is kept); ``build_subnet`` returns the plain network of the current decisions.
 """
 
 from __future__ import annotations
@@ -105,9 +105,9 @@ class ComposedNetwork(nn.Module):
             for name, given in (hyper_parameters or {}).items()
             for key, spec, current in _entries(str(name), given, self._argument_at(str(name)))
         )
-        #: the networks built, one per architecture met (by their values)
-        self.built = nn.ModuleDict()
-        self._names: dict[str, str] = {}
+        #: the network of the architecture met last (only it: the space is copied for every trial)
+        self.current: nn.Module | None = None
+        self._current_values: str | None = None
         self._build_network(self._config)  # the description as written: what cannot build fails here, not in a trial
 
     def _argument_at(self, key: str) -> Any:
@@ -168,14 +168,12 @@ class ComposedNetwork(nn.Module):
         return config
 
     def network(self) -> nn.Module:
-        """The network of the current decisions (built the first time they are met)."""
+        """The network of the current decisions, built when they change."""
         chosen = json.dumps(self.values(), sort_keys=True, default=str)
-        name = self._names.get(chosen)
-        if name is None:
-            name = f"arch{len(self._names)}"
-            self.built[name] = self._build_network(self.description()).train(self.training)
-            self._names[chosen] = name
-        return self.built[name]
+        if self.current is None or chosen != self._current_values:
+            self.current = self._build_network(self.description()).train(self.training)
+            self._current_values = chosen
+        return self.current
 
     def _build_network(self, config: Mapping[str, Any]) -> nn.Module:
         layers: list[nn.Module] = []
