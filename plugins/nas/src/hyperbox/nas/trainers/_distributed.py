@@ -100,20 +100,21 @@ class Processes:
         return DataLoader(dataset, batch_size=batch_size)
 
     # -- models -----------------------------------------------------------------------------------
-    def wrap(self, model: nn.Module, *, sync_bn: bool = False) -> nn.Module:
+    def wrap(self, model: nn.Module, *, supernet: bool = True, sync_bn: bool = False) -> nn.Module:
         """``model`` under ``DistributedDataParallel`` (its parameters and buffers broadcast from
-        rank 0 now; gradients averaged in each backward). A supernet step leaves parameters unused:
-        DDP finds them, so they neither hang the reduction nor get averaged with zeros (a parameter
-        no rank used keeps its gradient). ``sync_bn`` converts torch's BatchNorm layers to
+        rank 0 now; gradients averaged in each backward). A ``supernet`` step leaves parameters
+        unused: DDP finds them, so they neither hang the reduction nor get averaged with zeros (a
+        parameter no rank used keeps its gradient). ``sync_bn`` converts torch's BatchNorm layers to
         ``SyncBatchNorm`` (statistics over every rank's batch); without it each rank normalises by
         its own batch, as Lightning's DDP does by default. One process: ``model`` itself."""
         if sync_bn:
-            check_sync_bn(model, self.device)
+            check_sync_bn_device(self.device)
+            check_sync_bn(model)
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if self.distributed else model
         if not self.distributed:
             return model
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=True)
+        return nn.parallel.DistributedDataParallel(model, device_ids=device_ids, find_unused_parameters=supernet)
 
     def average_gradients(self, gradients: Sequence[torch.Tensor]) -> None:
         """Average ``gradients`` (computed outside DDP's backward, e.g. architecture weights') over ranks."""
@@ -181,10 +182,14 @@ class Processes:
             raise pruned if pruned is not None else TrialPruned(f"pruned at epoch {epoch} on rank 0")
 
 
-def check_sync_bn(model: nn.Module, device: torch.device) -> None:
-    """``sync_bn`` needs CUDA (torch's ``SyncBatchNorm``) and plain BatchNorm layers."""
+def check_sync_bn_device(device: torch.device) -> None:
+    """``sync_bn`` needs CUDA: torch's ``SyncBatchNorm`` runs on GPUs only."""
     if device.type != "cuda":
         raise ConfigError(f"sync_bn: true needs CUDA devices (torch's SyncBatchNorm); the training runs on {device}")
+
+
+def check_sync_bn(model: nn.Module) -> None:
+    """``sync_bn`` converts torch's own BatchNorm layers only."""
     searchable = [name for name, module in model.named_modules() if type(module).__name__.startswith("BatchNorm")
                   and not isinstance(module, nn.modules.batchnorm._BatchNorm)]  # fmt: skip
     if searchable:

@@ -8,12 +8,16 @@ with rank 0, until the search ends (``close``). The kernel calls ``follow`` on t
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import attrs
+import torch
 
-from hyperbox.kernel import TrialPruned
-from hyperbox.nas.trainers._distributed import Processes, join
+from hyperbox.kernel import ConfigError, TrialPruned
+from hyperbox.nas.estimators._device import resolve_device
+from hyperbox.nas.trainers._distributed import Processes, check_sync_bn_device, join
+from hyperbox.nas.trainers._precision import Precision
 
 __all__ = ["LeadsFollowers"]
 
@@ -34,6 +38,24 @@ class LeadsFollowers:
         if processes.distributed and processes.leader:
             processes.broadcast((command, payload))
         return processes
+
+    def check_launch(self, device: str, processes: int) -> None:
+        """Refuse, before any process starts, a training on ``processes`` processes that ``device``
+        (the trainer's own, else the run's) cannot hold: more processes than CUDA devices or CPU
+        cores, ``precision: 16-mixed`` or ``sync_bn`` off CUDA."""
+        try:
+            where = resolve_device(self.device, _Device(device))
+        except ValueError as error:
+            raise ConfigError(f"--nproc {processes}: {error}") from None
+        if where.type == "cuda":
+            count, what = torch.cuda.device_count(), "CUDA devices (CUDA_VISIBLE_DEVICES)"
+        else:
+            count, what = os.cpu_count() or 1, "CPU cores"
+        if processes > count:
+            raise ConfigError(f"--nproc {processes}: this machine has {count} {what}; give at most --nproc {count}")
+        Precision(getattr(self, "precision", 32), where)
+        if getattr(self, "sync_bn", False):
+            check_sync_bn_device(where)
 
     def follow(self, model: Any, mutator: Any, data: Any, context: Any) -> None:
         """On a rank other than 0: run each training rank 0 runs, until its search ends."""
@@ -59,6 +81,13 @@ class LeadsFollowers:
             processes.broadcast((END, None))
             _leave()
         self._processes = None
+
+
+@attrs.frozen
+class _Device:
+    """The run's device, as a context gives it."""
+
+    device: str
 
 
 def _leave() -> None:

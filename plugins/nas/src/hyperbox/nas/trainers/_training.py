@@ -29,9 +29,9 @@ class Training:
     def device(self) -> Any:
         return self.processes.device
 
-    def wrap(self, model: nn.Module) -> nn.Module:
+    def wrap(self, model: nn.Module, *, supernet: bool = True) -> nn.Module:
         """``model`` as it trains on every rank (see :meth:`Processes.wrap`)."""
-        return self.processes.wrap(model, sync_bn=self.sync_bn)
+        return self.processes.wrap(model, supernet=supernet, sync_bn=self.sync_bn)
 
     def restore(self, resumed: bool, objects: Mapping[str, Any]) -> int:
         """The epoch to start at: 0, or the one after the last checkpoint (its state loaded into ``objects``)."""
