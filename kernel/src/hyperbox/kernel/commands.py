@@ -38,6 +38,12 @@ def run_command(argv: list[str]) -> int:
         metavar="N",
         help=f"run the trials in N local worker processes (default storage: {WORKERS_STORAGE})",
     )
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train on N processes of this machine with torch.distributed (started by torchrun)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="only the summary: no log lines, no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each trial's start and each epoch too")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
@@ -45,6 +51,7 @@ def run_command(argv: list[str]) -> int:
 
     from hyperbox.kernel.compose import build_search, resume_search
     from hyperbox.kernel.config import load_experiment
+    from hyperbox.kernel.launch import distributed_rank, launch
 
     if args.experiment and "=" in args.experiment and not Path(args.experiment).exists():
         args.overrides.insert(0, args.experiment)
@@ -53,6 +60,15 @@ def run_command(argv: list[str]) -> int:
     _quiet_logging(args.quiet)
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers {args.workers}: expected at least 1")
+    if args.nproc is not None and args.nproc < 1:
+        raise ConfigError(f"--nproc {args.nproc}: expected at least 1")
+    rank = distributed_rank()
+    if args.nproc and args.nproc > 1 and rank is None:
+        _check_distributed(args, args.nproc)
+        return launch(args.nproc, _without_nproc(argv))
+    if rank is not None and rank > 0:
+        _follow(args)
+        return 0
     if args.resume:
         if args.experiment:
             args.overrides.insert(0, args.experiment)  # with --resume, the positional arguments are overrides
@@ -79,6 +95,63 @@ def run_command(argv: list[str]) -> int:
         result = search.run()  # a run that fails before any trial completes leaves no directory
     _print_summary(result.to_json())
     return 0
+
+
+def _distributed_experiment(args: argparse.Namespace) -> Any:
+    """The experiment a distributed run trains: its file (with overrides), or a resumed run's config."""
+    from hyperbox.kernel.config import load_experiment, parse_experiment
+    from hyperbox.kernel.rundir import CONFIG_FILE, RunDirectory
+
+    if args.resume:
+        return parse_experiment(RunDirectory.existing(args.resume).config(), str(Path(args.resume) / CONFIG_FILE))
+    if not args.experiment:
+        raise ConfigError("--nproc: give the experiment to train (hbk run EXPERIMENT --nproc N)")
+    return load_experiment(args.experiment, args.overrides)
+
+
+def _check_distributed(args: argparse.Namespace, nproc: int) -> None:
+    """Refuse, before any process starts, what cannot train on ``nproc`` processes: workers or a
+    shared study, searched trainer arguments, a trainer without ``follow``, and what its
+    ``check_launch(device, nproc)`` refuses (more processes than devices, float16 on a CPU...)."""
+    from hyperbox.kernel.compose import build_search
+
+    if args.workers or args.storage or args.study:
+        raise ConfigError("--nproc: one training on several processes; it cannot share a study with workers")
+    experiment = _distributed_experiment(args)
+    if experiment.hparams:
+        raise ConfigError(f"{experiment.source}: hparams: searched trainer arguments cannot train on several processes")
+    search = build_search(experiment, console=False, in_memory=True)  # never started: nothing written
+    try:
+        trainer = getattr(search.evaluation, "trainer", None)
+        if getattr(trainer, "follow", None) is None:
+            raise ConfigError(
+                f"{experiment.source}: trainer {experiment.trainer.name!r} cannot train on several processes (--nproc)"
+            )
+        check = getattr(trainer, "check_launch", None)
+        if check is not None:
+            check(experiment.device, nproc)
+    finally:
+        search.close()
+
+
+def _follow(args: argparse.Namespace) -> None:
+    """A rank other than 0: train what rank 0's search trains, writing nothing."""
+    from hyperbox.kernel.compose import build_search
+
+    build_search(_distributed_experiment(args), console=False, in_memory=True).follow()
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """``hbk run``'s arguments less ``--nproc N`` (the processes torchrun starts run them)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept
 
 
 def _quiet_logging(quiet: bool) -> None:

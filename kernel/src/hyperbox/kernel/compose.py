@@ -34,6 +34,7 @@ def build_search(
     console: bool | int = True,
     progress: bool | None = None,
     manager: PluginManager | None = None,
+    in_memory: bool = False,
 ) -> Search:
     """The search ``experiment`` describes.
 
@@ -46,11 +47,12 @@ def build_search(
         ledger: a shared ledger to work for (``hbk worker``) instead of the experiment's storage,
             whose study the search then creates (named ``study``, default ``NAME-TIMESTAMP``).
         worker: this worker's index (its mutator is seeded with ``seed + worker``).
+        in_memory: record nothing (a rank other than 0 of a distributed training).
     """
     manager = manager or get_manager()
     source = experiment.source
     _check_components(experiment, Resolver(lambda: manager.registry))
-    if directory is None:
+    if directory is None and not in_memory:
         directory = functools.partial(
             RunDirectory.create, experiment.output_dir, experiment.name, f"{source}: output_dir"
         )

@@ -773,6 +773,22 @@ class Search:
                 self._discard_empty_directory()
         return result
 
+    def follow(self) -> None:
+        """Take part in the trainings of a search that rank 0 of ``torch.distributed`` runs (on any
+        other rank): the trainer's ``follow(model, mutator, data, context)`` trains what rank 0's
+        trainer trains, on this rank's share of the data, until that search ends. Nothing is written."""
+        follow = getattr(getattr(self.evaluation, "trainer", None), "follow", None)
+        if follow is None:
+            raise ConfigError("trainer: cannot train on several processes (it has no follow method)")
+        self.log = EventLog(None, console=False)
+        self._state = "started"
+        try:
+            seed_everything(self.seed)
+            follow(self.model, self.mutator, self.data, self._context(None))
+        finally:
+            self._state = "closed"
+            self.mutator.close()
+
     def result(self) -> SearchResult:
         """The result so far (the final one once the search is closed)."""
         return self._result if self._result is not None else self._make_result("running")
@@ -821,6 +837,8 @@ class Search:
             finally:
                 try:
                     self.mutator.close()
+                    if self.evaluation is not None:
+                        self.evaluation.close()  # a trainer's processes, other ranks of a distributed training
                 finally:
                     if started and self.run_directory is not None:
                         self.run_directory.adopt_best(self._best)

@@ -32,6 +32,12 @@ class TrainerEvaluation:
         """The trainer's search phase, ``fit(model, mutator, data, context)``, or None."""
         return getattr(self.trainer, "fit", None)
 
+    def close(self) -> None:
+        """The search has ended: a trainer with ``close()`` releases what it holds."""
+        close = getattr(self.trainer, "close", None)
+        if close is not None:
+            close()
+
     def __call__(self, trial: Trial, decisions: Mapping[str, Any], context: Context) -> tuple[dict[str, float], Any]:
         trainer = self.trainer if self._trainer_for is None else self._trainer_for(trial)
         model = trainer.trial(trial.model, dict(decisions), self.data, context)
@@ -47,6 +53,9 @@ class ObjectiveEvaluation:
 
     hint = "return it from the objective"
     fit = None
+
+    def close(self) -> None:
+        pass
 
     def __init__(self, objective: Callable[[Trial], Any], objectives: Sequence[str]) -> None:
         self.objective, self.objectives = objective, tuple(objectives)

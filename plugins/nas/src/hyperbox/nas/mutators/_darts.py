@@ -93,6 +93,10 @@ class DartsMutator(Mutator):
         """The architecture weights, for the architecture optimizer (they are not model parameters)."""
         return list(self.alphas.values())
 
+    def generators(self) -> dict[str, Any]:
+        """The generators its sampling draws from, by name (a trainer's checkpoint saves their states)."""
+        return {"rng": self.rng, "noise": self._generator}
+
     def to(self, device: Any) -> DartsMutator:
         """Move the architecture weights (in place: optimizers keep working) next to the model."""
         for alpha in self.alphas.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from itertools import cycle
 from typing import Any
 
@@ -10,16 +11,22 @@ from torch import nn
 
 from hyperbox.kernel import ConfigError
 from hyperbox.kernel.files import load_state_dict, save_state_dict
-from hyperbox.nas.estimators._accuracy import evaluate, logits_of
+from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
+from hyperbox.nas.trainers._precision import check_precision
+from hyperbox.nas.trainers._training import Training
 
 CHECKPOINT = "darts.pt"
+#: the training state after the last finished epoch, while the search runs
+EPOCH_CHECKPOINT = "darts.last.pt"
 
 
-class DartsTrainer:
+class DartsTrainer(LeadsFollowers):
     """Bilevel search of a differentiable mutator's (``darts``, ``gdas``) architecture weights.
 
     Each step first updates the architecture weights (Adam) on a validation batch, then the network
@@ -52,10 +59,15 @@ class DartsTrainer:
         alpha_weight_decay: float = 1e-3,
         unrolled: bool = False,
         grad_clip: float | None = 5.0,
+        checkpoint_every: int | None = 1,
+        precision: int | str = 32,
+        sync_bn: bool = False,
         device: str | None = None,
         augment: Any = None,
     ) -> None:
         check_positive_int("epochs", epochs)
+        check_checkpoint_every(checkpoint_every, allow_none=True)
+        check_precision(precision)
         check_positive_int("batch_size", batch_size, allow_none=True)
         for name, value in (("w_lr", w_lr), ("alpha_lr", alpha_lr)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -74,6 +86,7 @@ class DartsTrainer:
         self.alpha_lr, self.alpha_weight_decay = alpha_lr, alpha_weight_decay
         self.unrolled, self.grad_clip, self.device = unrolled, grad_clip, device
         self.augment = augment
+        self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
         self.criterion = nn.CrossEntropyLoss()
 
     # -- the search ----------------------------------------------------------------------------
@@ -85,25 +98,29 @@ class DartsTrainer:
                 f"trainer 'darts': {type(model).__name__} builds a network for each architecture, with no candidates "
                 "to weigh against each other; search it with random, evolution, optuna or mcts"
             )
-        device = resolve_device(self.device, context)
-        model.to(device)
+        processes = self._lead(context, FIT)
+        model.to(processes.device)
         if hasattr(mutator, "to"):
-            mutator.to(device)  # the architecture weights live in the mutator
+            mutator.to(processes.device)  # the architecture weights live in the mutator
         alphas = list(mutator.arch_parameters())
-        checkpoint = context.state_path(CHECKPOINT)
-        if context.resumed and checkpoint is not None and checkpoint.is_file():
-            state = load_state_dict(checkpoint, map_location=device)
-            model.load_state_dict(state["supernet"])
+        final = context.state_path(CHECKPOINT)
+        saved = None
+        if processes.leader and context.resumed and final is not None and final.is_file():
+            saved = load_state_dict(final, map_location="cpu")
+        saved = processes.broadcast(saved)  # every rank loads, or every rank searches
+        if saved is not None:
+            model.load_state_dict(saved["supernet"])
             with torch.no_grad():
-                for alpha, saved in zip(alphas, state["alphas"]):
-                    alpha.copy_(saved)
-            context.log.info("darts_state_loaded", path=str(checkpoint))
+                for alpha, value in zip(alphas, saved["alphas"]):
+                    alpha.copy_(value)
+            context.log.info("darts_state_loaded", path=str(final))
         else:
-            self._search(model, mutator, alphas, data, context, device)
-            if checkpoint is not None:  # a search kept in memory keeps no file
-                save_state_dict(
-                    checkpoint, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]}
-                )
+            checkpoint = EpochCheckpoint(context.state_path(EPOCH_CHECKPOINT), self.checkpoint_every, processes)
+            training = Training(processes, checkpoint, self.precision, self.sync_bn)
+            self._search(model, mutator, alphas, data, context, training)
+            if final is not None and processes.leader:  # a search kept in memory keeps no file
+                save_state_dict(final, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
+                checkpoint.discard()
         if hasattr(mutator, "fix"):
             # Leave mixed mode on the derived architecture: a network that knows its paper's
             # derivation rule (e.g. DARTS's top-2 edges by their strongest non-none op) applies it.
@@ -112,7 +129,7 @@ class DartsTrainer:
         context.log.info("darts_derived", arch=mutator.export())
 
     def _search(
-        self, model: nn.Module, mutator: Any, alphas: list, data: Any, context: Any, device: torch.device
+        self, model: nn.Module, mutator: Any, alphas: list, data: Any, context: Any, training: Training
     ) -> None:
         alpha_ids = {id(alpha) for alpha in alphas}
         materialize = getattr(model, "materialize", None)
@@ -125,43 +142,55 @@ class DartsTrainer:
             alphas, lr=self.alpha_lr, betas=(0.5, 0.999), weight_decay=self.alpha_weight_decay
         )
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, T_max=self.epochs, eta_min=self.w_lr_min)
+        generators = mutator.generators() if hasattr(mutator, "generators") else {}
+        state = {"model": model, "alphas": alphas, "w_optimizer": w_optimizer, "alpha_optimizer": alpha_optimizer,
+                 "scheduler": scheduler, "scaler": training.precision.scaler,
+                 **{f"mutator_{name}": generator for name, generator in generators.items()}}  # fmt: skip
+        start = training.restore(context.resumed, state)
+        network = training.wrap(model)
         batch_size = self.batch_size or data.batch_size
-        train_batches = data.loader(
-            "train", batch_size, shuffle=True, seed=context.seed, drop_last=len(data.train) > batch_size
-        )
-        val_batches = data.loader(
-            "val", batch_size, shuffle=True, seed=context.seed + 1, drop_last=len(data.val) > batch_size
-        )
-        augment = batch_transform(self.augment, device)
-        for epoch in range(self.epochs):
+        batches = training.processes.batches
+        augment = batch_transform(self.augment, training.device)
+        for epoch in range(start, self.epochs):
             if hasattr(mutator, "set_epoch"):
                 mutator.set_epoch(epoch, self.epochs)
             model.train()
             loss_sum, steps = 0.0, 0
+            train_batches = batches(data, "train", batch_size, seed=context.seed, epoch=epoch)
+            val_batches = batches(data, "val", batch_size, seed=context.seed + 1, epoch=epoch)
             for (x_train, y_train), (x_val, y_val) in zip(train_batches, cycle(val_batches)):
-                train_batch = (augment(x_train.to(device)), y_train.to(device))
-                val_batch = (x_val.to(device), y_val.to(device))
-                mutator.reset()  # mixed mode, and a fresh sample for samplers such as GDAS
-                self.alpha_step(model, alphas, weights, alpha_optimizer, w_optimizer, train_batch, val_batch)
-                loss_sum += self.weight_step(model, weights, w_optimizer, train_batch)
+                train_batch = (augment(x_train.to(training.device)), y_train.to(training.device))
+                val_batch = (x_val.to(training.device), y_val.to(training.device))
+                sampled = mutator.reset()  # mixed mode, and a fresh sample for samplers such as GDAS
+                training.processes.check_same("darts step", sampled)
+                self.alpha_step(model, alphas, weights, alpha_optimizer, w_optimizer, train_batch, val_batch, training)
+                loss_sum += self.weight_step(network, weights, w_optimizer, train_batch, training)
                 steps += 1
             scheduler.step()
-            val_accuracy, val_loss = evaluate(model, data.loader("val", batch_size), device)
-            train_loss = loss_sum / max(steps, 1)
-            context.report(epoch, {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy})
+            val_accuracy, val_loss = training.evaluate(model, data, "val", batch_size)
+            metrics = {**training.means({"train_loss": loss_sum}, steps), "val_loss": val_loss}
+            training.end_of_epoch(context, epoch, {**metrics, "val_accuracy": val_accuracy}, state)
 
-    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], training: Training | None = None):
         inputs, targets = batch
-        return self.criterion(logits_of(model(inputs)), targets)
+        with contextlib.nullcontext() if training is None else training.precision.autocast():
+            return self.criterion(logits_of(model(inputs)), targets)
 
-    def weight_step(self, model: nn.Module, weights: list, w_optimizer: torch.optim.Optimizer, batch: tuple) -> float:
-        """One SGD step of the network weights on a training batch; returns the loss."""
+    def weight_step(
+        self, model: nn.Module, weights: list, w_optimizer: torch.optim.Optimizer, batch: tuple, training=None
+    ) -> float:
+        """One SGD step of the network weights on a training batch (``model`` wrapped for every
+        rank: gradients averaged over ranks); returns the loss."""
         w_optimizer.zero_grad(set_to_none=True)
-        loss = self.loss(model, batch)
-        loss.backward()
-        if self.grad_clip:
-            nn.utils.clip_grad_norm_(weights, self.grad_clip)
-        w_optimizer.step()
+        loss = self.loss(model, batch, training)
+        if training is None:
+            loss.backward()
+            if self.grad_clip:
+                nn.utils.clip_grad_norm_(weights, self.grad_clip)
+            w_optimizer.step()
+        else:
+            training.precision.backward(loss)
+            training.precision.step(w_optimizer, weights, self.grad_clip)
         return loss.item()
 
     def alpha_step(
@@ -173,23 +202,29 @@ class DartsTrainer:
         w_optimizer: torch.optim.Optimizer,
         train_batch: tuple,
         val_batch: tuple,
+        training: Training | None = None,
     ) -> None:
-        """One Adam step of the architecture weights on a validation batch (first or second order)."""
+        """One Adam step of the architecture weights on a validation batch (first or second order),
+        their gradients averaged over ranks like the weights'."""
         alpha_optimizer.zero_grad(set_to_none=True)
         if self.unrolled:
-            gradients = self._unrolled_gradients(model, alphas, weights, w_optimizer, train_batch, val_batch)
+            gradients = self._unrolled_gradients(model, alphas, weights, w_optimizer, train_batch, val_batch, training)
         else:
-            gradients = _gradients(self.loss(model, val_batch), alphas)
+            gradients = _gradients(self.loss(model, val_batch, training), alphas, training)
+        if not all(torch.isfinite(g).all() for g in gradients):
+            return  # a float16 overflow: skipped, as the grad scaler skips the weights' step
         for alpha, gradient in zip(alphas, gradients):
             alpha.grad = gradient
         alpha_optimizer.step()
 
-    def _unrolled_gradients(self, model, alphas, weights, w_optimizer, train_batch, val_batch) -> list[torch.Tensor]:
+    def _unrolled_gradients(
+        self, model, alphas, weights, w_optimizer, train_batch, val_batch, training=None
+    ) -> list[torch.Tensor]:
         """``grad_a L_val(w', a) - xi * (grad_a L_train(w+, a) - grad_a L_train(w-, a)) / (2 eps)``."""
         xi = w_optimizer.param_groups[0]["lr"]
         original = [w.detach().clone() for w in weights]
         # Virtual step w' = w - xi * (momentum * buffer + grad + weight_decay * w), as SGD would take it.
-        steps = _gradients(self.loss(model, train_batch), weights)
+        steps = _gradients(self.loss(model, train_batch, training), weights, training)
         with torch.no_grad():
             for w, step in zip(weights, steps):
                 buffer = w_optimizer.state.get(w, {}).get("momentum_buffer")
@@ -197,7 +232,7 @@ class DartsTrainer:
                 if buffer is not None:
                     step = step + self.w_momentum * buffer
                 w.sub_(xi * step)
-        found = _gradients(self.loss(model, val_batch), [*alphas, *weights])
+        found = _gradients(self.loss(model, val_batch, training), [*alphas, *weights], training)
         alpha_gradients, w_gradients = found[: len(alphas)], found[len(alphas) :]
         eps = 0.01 / torch.cat([g.flatten() for g in w_gradients]).norm().clamp_min(1e-12)
         perturbed = []
@@ -205,7 +240,7 @@ class DartsTrainer:
             with torch.no_grad():
                 for w, start, g in zip(weights, original, w_gradients):
                     w.copy_(start + sign * eps * g)
-            perturbed.append(_gradients(self.loss(model, train_batch), alphas))
+            perturbed.append(_gradients(self.loss(model, train_batch, training), alphas, training))
         with torch.no_grad():
             for w, start in zip(weights, original):
                 w.copy_(start)
@@ -217,7 +252,14 @@ class DartsTrainer:
         return mark_shared_statistics(build_subnet(model, arch)).to(resolve_device(self.device, context))
 
 
-def _gradients(loss: torch.Tensor, tensors: list) -> list[torch.Tensor]:
-    """d loss / d tensors; zeros for tensors the loss does not reach (candidates GDAS did not sample)."""
-    found = torch.autograd.grad(loss, tensors, allow_unused=True)
-    return [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, found)]
+def _gradients(loss: torch.Tensor, tensors: list, training: Training | None = None) -> list[torch.Tensor]:
+    """d loss / d tensors, averaged over ranks (through the grad scaler under ``16-mixed``); zeros
+    for tensors the loss does not reach (candidates GDAS did not sample)."""
+    if training is None:
+        found = torch.autograd.grad(loss, tensors, allow_unused=True)
+    else:
+        found = training.precision.gradients(loss, tensors)
+    gradients = [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, found)]
+    if training is not None:
+        training.processes.average_gradients(gradients)
+    return gradients

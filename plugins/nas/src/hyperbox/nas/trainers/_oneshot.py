@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from typing import Any
 
-import torch
 from torch import nn
 
 from hyperbox.kernel import ConfigError, SearchSpace
@@ -14,6 +13,8 @@ from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._optim import (
     check_milestones,
     check_non_negative,
@@ -22,13 +23,15 @@ from hyperbox.nas.trainers._optim import (
     make_optimizer,
     make_scheduler,
 )
+from hyperbox.nas.trainers._precision import check_precision
 from hyperbox.nas.trainers._sampling import step_architectures
+from hyperbox.nas.trainers._training import Training
 
 SAMPLINGS = ("uniform", "sandwich")
 CHECKPOINT = "supernet.pt"
 
 
-class SupernetTrainer:
+class SupernetTrainer(LeadsFollowers):
     """Base of trainers that train a weight-sharing supernet once, in ``fit``, then hand each trial
     its subnet with the shared weights.
 
@@ -41,6 +44,9 @@ class SupernetTrainer:
 
     device: str | None = None
     checkpoint_name: str = CHECKPOINT
+    checkpoint_every: int | None = 1
+    precision: int | str = 32
+    sync_bn: bool = False
 
     def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
         if getattr(model, "builds_per_architecture", False):
@@ -48,25 +54,37 @@ class SupernetTrainer:
                 f"trainer 'oneshot': {type(model).__name__} builds its layers for each architecture and shares no "
                 "weights between them, so there is no supernet to train; use the standalone trainer"
             )
-        device = resolve_device(self.device, context)
-        model.to(device)
-        checkpoint = context.state_path(self.checkpoint_name)
-        if context.resumed and checkpoint is not None and checkpoint.is_file():
-            model.load_state_dict(load_state_dict(checkpoint, map_location=device))
-            context.log.info("supernet_loaded", path=str(checkpoint))
+        processes = self._lead(context, FIT)
+        model.to(processes.device)
+        final = context.state_path(self.checkpoint_name)
+        saved = None
+        if processes.leader and context.resumed and final is not None and final.is_file():
+            saved = load_state_dict(final, map_location="cpu")
+        saved = processes.broadcast(saved)  # every rank loads, or every rank trains
+        if saved is not None:
+            model.load_state_dict(saved)
+            context.log.info("supernet_loaded", path=str(final))
             return
         space = SearchSpace.of(model)
         # The decisions in place before training come back afterwards, as JSON (unambiguous to re-apply).
         before = [(m, None if m.decision is None else m.domain.to_json(m.decision)) for m in space.mutables()]
+        checkpoint = EpochCheckpoint(context.state_path(self.epoch_checkpoint_name), self.checkpoint_every, processes)
         try:
-            self._train(model, space, data, context, device)
+            self._train(model, space, data, context, Training(processes, checkpoint, self.precision, self.sync_bn))
         finally:
             for mutable, decision in before:
                 mutable.decision = decision
-        if checkpoint is not None:  # a search kept in memory keeps no file
-            save_state_dict(checkpoint, model.state_dict())
+        if final is not None and processes.leader:  # a search kept in memory keeps no file
+            save_state_dict(final, model.state_dict())
+            checkpoint.discard()
 
-    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
+    @property
+    def epoch_checkpoint_name(self) -> str:
+        """The file of the last epoch's training state (``supernet.last.pt`` beside ``supernet.pt``)."""
+        stem, _, suffix = self.checkpoint_name.rpartition(".")
+        return f"{stem}.last.{suffix}"
+
+    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, training: Training) -> None:
         raise NotImplementedError
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
@@ -102,10 +120,15 @@ class OneShotTrainer(SupernetTrainer):
         sandwich_n: int = 2,
         label_smoothing: float = 0.0,
         grad_clip: float | None = None,
+        checkpoint_every: int | None = 1,
+        precision: int | str = 32,
+        sync_bn: bool = False,
         device: str | None = None,
         augment: Any = None,
     ) -> None:
         check_positive_int("epochs", epochs)
+        check_checkpoint_every(checkpoint_every, allow_none=True)
+        check_precision(precision)
         check_positive_int("batch_size", batch_size, allow_none=True)
         check_positive_int("step_size", step_size, allow_none=True)
         check_optimization(optimizer, lr, momentum, weight_decay, scheduler)
@@ -124,32 +147,44 @@ class OneShotTrainer(SupernetTrainer):
         self.sampling, self.sandwich_n = sampling, sandwich_n
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
         self.augment = augment
+        self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
 
-    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
+    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, training: Training) -> None:
+        # Every rank draws the same architectures from the same seed (compared in debug mode).
         rng = random.Random(context.seed)
         optimizer = make_optimizer(self.optimizer, model.parameters(), self.lr, self.momentum, self.weight_decay)
         scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma, self.milestones)
+        state = {"model": model, "optimizer": optimizer, "scheduler": scheduler,
+                 "scaler": training.precision.scaler, "sampler": rng}  # fmt: skip
+        start = training.restore(context.resumed, state)
+        network = training.wrap(model)
         criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         batch_size = self.batch_size or data.batch_size
-        drop_last = len(data.train) > batch_size  # a last batch of one sample would break BatchNorm
-        batches = data.loader("train", batch_size, shuffle=True, seed=context.seed, drop_last=drop_last)
-        augment = batch_transform(self.augment, device)
-        for epoch in range(self.epochs):
+        augment = batch_transform(self.augment, training.device)
+        for epoch in range(start, self.epochs):
             model.train()
             loss_sum, steps = 0.0, 0
-            for inputs, targets in batches:
-                inputs, targets = augment(inputs.to(device)), targets.to(device)
+            for inputs, targets in training.processes.batches(
+                data, "train", batch_size, seed=context.seed, epoch=epoch
+            ):
+                inputs, targets = augment(inputs.to(training.device)), targets.to(training.device)
                 optimizer.zero_grad(set_to_none=True)
-                archs = step_architectures(space, rng, self.sampling, self.sandwich_n)
-                for arch in archs:
-                    space.apply(arch)
-                    loss = criterion(logits_of(model(inputs)), targets)
-                    loss.backward()  # gradients of the step's architectures add up
-                    loss_sum += loss.item() / len(archs)
-                if self.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-                optimizer.step()
+                loss_sum += self.step(network, space, step_architectures(space, rng, self.sampling, self.sandwich_n),
+                                      inputs, targets, criterion, optimizer, training)  # fmt: skip
                 steps += 1
             if scheduler is not None:
                 scheduler.step()
-            context.report(epoch, {"train_loss": loss_sum / max(steps, 1)})
+            training.end_of_epoch(context, epoch, training.means({"train_loss": loss_sum}, steps), state)
+
+    def step(self, network, space, archs, inputs, targets, criterion, optimizer, training: Training) -> float:
+        """One optimizer step over ``archs`` (their gradients summed); returns their mean loss."""
+        training.processes.check_same("oneshot step", archs)
+        loss_sum = 0.0
+        for arch in archs:
+            space.apply(arch)
+            with training.precision.autocast():
+                loss = criterion(logits_of(network(inputs)), targets)
+            training.precision.backward(loss)  # gradients of the step's architectures add up
+            loss_sum += loss.item() / len(archs)
+        training.precision.step(optimizer, network.parameters(), self.grad_clip)
+        return loss_sum

@@ -6,9 +6,10 @@ from typing import Any
 
 from torch import nn
 
-from hyperbox.nas.estimators._accuracy import evaluate, logits_of
-from hyperbox.nas.estimators._device import resolve_device
+from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._followers import TRIAL, LeadsFollowers
 from hyperbox.nas.trainers._optim import (
     check_milestones,
     check_non_negative,
@@ -17,9 +18,11 @@ from hyperbox.nas.trainers._optim import (
     make_optimizer,
     make_scheduler,
 )
+from hyperbox.nas.trainers._precision import check_precision
+from hyperbox.nas.trainers._training import Training
 
 
-class StandaloneTrainer:
+class StandaloneTrainer(LeadsFollowers):
     """Train each trial's architecture from scratch on the training split.
 
     The subnet is a fresh copy cut from the supernet (``build_subnet``): it starts from the
@@ -45,10 +48,15 @@ class StandaloneTrainer:
         milestones: list[int] | None = None,
         label_smoothing: float = 0.0,
         grad_clip: float | None = None,
+        checkpoint_every: int | None = None,
+        precision: int | str = 32,
+        sync_bn: bool = False,
         device: str | None = None,
         augment: Any = None,
     ) -> None:
         check_positive_int("epochs", epochs)
+        check_checkpoint_every(checkpoint_every, allow_none=True)
+        check_precision(precision)
         check_positive_int("batch_size", batch_size, allow_none=True)
         check_positive_int("step_size", step_size, allow_none=True)
         check_optimization(optimizer, lr, momentum, weight_decay, scheduler)
@@ -62,36 +70,44 @@ class StandaloneTrainer:
         self.scheduler, self.step_size, self.gamma, self.milestones = scheduler, step_size, gamma, milestones
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
         self.augment = augment
+        self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
         from hyperbox.nas.subnet import build_subnet
 
-        device = resolve_device(self.device, context)
-        network = build_subnet(model, arch).to(device)
-        augment = batch_transform(self.augment, device)
+        processes = self._lead(context, TRIAL, {"arch": arch, "seed": context.seed})
+        processes.check_same("standalone trial", arch)
+        trial = getattr(context, "trial", None)
+        path = None if trial is None else context.state_path(f"trial-{trial.number}.last.pt")
+        training = Training(processes, EpochCheckpoint(path, self.checkpoint_every, processes), self.precision,
+                            self.sync_bn)  # fmt: skip
+        network = build_subnet(model, arch).to(training.device)
+        augment = batch_transform(self.augment, training.device)
         optimizer = make_optimizer(self.optimizer, network.parameters(), self.lr, self.momentum, self.weight_decay)
         scheduler = make_scheduler(self.scheduler, optimizer, self.epochs, self.step_size, self.gamma, self.milestones)
+        state = {"model": network, "optimizer": optimizer, "scheduler": scheduler, "scaler": training.precision.scaler}
+        start = training.restore(context.resumed, state)
+        wrapped = training.wrap(network, supernet=False)
         criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
         batch_size = self.batch_size or data.batch_size
-        drop_last = len(data.train) > batch_size  # a last batch of one sample would break BatchNorm
-        batches = data.loader("train", batch_size, shuffle=True, seed=context.seed, drop_last=drop_last)
-        for epoch in range(self.epochs):
-            network.train()
+        for epoch in range(start, self.epochs):
+            wrapped.train()
             loss_sum, seen = 0.0, 0
-            for inputs, targets in batches:
-                inputs, targets = augment(inputs.to(device)), targets.to(device)
-                loss = criterion(logits_of(network(inputs)), targets)
+            for inputs, targets in processes.batches(data, "train", batch_size, seed=context.seed, epoch=epoch):
+                inputs, targets = augment(inputs.to(training.device)), targets.to(training.device)
+                with training.precision.autocast():
+                    loss = criterion(logits_of(wrapped(inputs)), targets)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.grad_clip:
-                    nn.utils.clip_grad_norm_(network.parameters(), self.grad_clip)
-                optimizer.step()
+                training.precision.backward(loss)
+                training.precision.step(optimizer, network.parameters(), self.grad_clip)
                 loss_sum += loss.item() * len(targets)
                 seen += len(targets)
             if scheduler is not None:
                 scheduler.step()
-            metrics = {"train_loss": loss_sum / seen}
+            metrics = training.means({"train_loss": loss_sum}, seen)
             if len(data.val):
-                metrics["val_accuracy"], metrics["val_loss"] = evaluate(network, data.loader("val", batch_size), device)
-            context.report(epoch, metrics)
+                metrics["val_accuracy"], metrics["val_loss"] = training.evaluate(network, data, "val", batch_size)
+            training.end_of_epoch(context, epoch, metrics, state)
+        processes.share_state(network)  # rank 0's BatchNorm statistics everywhere: the same model to estimate
+        training.checkpoint.discard()
         return network.eval()

@@ -12,6 +12,7 @@ from torch import nn
 
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.estimators._accuracy import logits_of
+from hyperbox.nas.trainers._checkpoint import check_checkpoint_every
 from hyperbox.nas.trainers._oneshot import SupernetTrainer
 from hyperbox.nas.trainers._optim import (
     check_non_negative,
@@ -20,13 +21,17 @@ from hyperbox.nas.trainers._optim import (
     make_optimizer,
     make_scheduler,
 )
+from hyperbox.nas.trainers._precision import check_precision
 from hyperbox.nas.trainers._sampling import extreme_decision
+from hyperbox.nas.trainers._training import Training
 
 __all__ = ["OFATrainer", "Phase", "soft_cross_entropy"]
 
 
 #: Subnets per step in OFA's train_ofa_net.py (its ``dynamic_batch_size``) for each phase kind.
 OFA_SUBNETS_PER_STEP = {"largest": 1, "kernel": 1, "depth": 2, "expand": 4}
+#: What each phase makes anew, so what a resumed run starting a phase does not load.
+FRESH = ("optimizer", "scheduler")
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,13 @@ class OFATrainer(SupernetTrainer):
         subnets_per_step: int | None = None,
         label_smoothing: float = 0.0,
         grad_clip: float | None = None,
+        checkpoint_every: int | None = 1,
+        precision: int | str = 32,
+        sync_bn: bool = False,
         device: str | None = None,
     ) -> None:
+        check_checkpoint_every(checkpoint_every, allow_none=True)
+        check_precision(precision)
         for name, value in (("largest_epochs", largest_epochs), ("kernel_epochs", kernel_epochs),
                             ("depth_epochs", depth_epochs), ("expand_epochs", expand_epochs)):  # fmt: skip
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -118,6 +128,7 @@ class OFATrainer(SupernetTrainer):
         self.momentum, self.weight_decay, self.scheduler = momentum, weight_decay, scheduler
         self.kd_ratio, self.kd_temperature, self.subnets_per_step = kd_ratio, kd_temperature, subnets_per_step
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
+        self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
 
     def phases(self, model: nn.Module) -> list[Phase]:
         """The progressive-shrinking schedule for ``model``'s lists, phases of 0 epochs left out."""
@@ -137,20 +148,27 @@ class OFATrainer(SupernetTrainer):
             raise ValueError(f"OFATrainer trains an OFAMobileNetV3 supernet, got {type(model).__name__}")
         super().fit(model, mutator, data, context)
 
-    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, device: torch.device) -> None:
+    def _train(self, model: nn.Module, space: SearchSpace, data: Any, context: Any, training: Training) -> None:
         from hyperbox.nas.subnet import build_subnet
 
         rng = random.Random(context.seed)
         largest = {key: extreme_decision(domain, True, rng) for key, domain in space.items()}
-        batch_size = self.batch_size or data.batch_size
-        drop_last = len(data.train) > batch_size  # a last batch of one sample would break BatchNorm
-        batches = data.loader("train", batch_size, shuffle=True, seed=context.seed, drop_last=drop_last)
+        # A resumed run skips the epochs before its checkpoint, phases included.
+        saved = training.checkpoint.load(context.resumed)
+        start = 0 if saved is None else saved["epoch"] + 1
+        if saved is not None:
+            training.checkpoint.apply(saved, {"model": model})  # the teacher may be cut from it
+        network = training.wrap(model)
         teacher, epoch = None, 0
         for phase in self.phases(model):
+            end = epoch + phase.epochs
+            if end <= start:  # finished before the checkpoint
+                epoch = end
+                continue
             if phase.name != "largest" and teacher is None and self.kd_ratio > 0:
                 # The frozen teacher: the largest network as phase 1 left it, in training mode as in OFA.
                 teacher = build_subnet(model, space.to_json(largest)).requires_grad_(False).train()
-            if phase.expand_stage is not None:
+            if phase.expand_stage is not None and epoch >= start:  # not again in a resumed phase
                 model.sort_middle_channels(phase.expand_stage)
             context.log.info("ofa_phase", phase=phase.name, epochs=phase.epochs,
                              allowed={k: list(v) for k, v in phase.allowed.items()})  # fmt: skip
@@ -158,13 +176,23 @@ class OFATrainer(SupernetTrainer):
             lr = self.lr if phase.name == "largest" else self.shrink_lr
             optimizer = make_optimizer(self.optimizer, model.parameters(), lr, self.momentum, self.weight_decay)
             scheduler = make_scheduler(self.scheduler, optimizer, phase.epochs, None, 0.1)
+            state = {"model": model, "teacher": teacher, "sampler": rng, "scaler": training.precision.scaler,
+                     "optimizer": optimizer, "scheduler": scheduler}  # fmt: skip
+            if saved is not None:
+                # a phase that starts at the checkpoint starts with a fresh optimizer and schedule
+                resumed = (
+                    state if epoch < start else {k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}
+                )
+                training.checkpoint.apply(saved, resumed)
+                saved = None
             subnets = self.subnets_per_step or OFA_SUBNETS_PER_STEP[phase.name]
-            for _ in range(phase.epochs):
-                loss = self._epoch(model, space, batches, choices, subnets, teacher, optimizer, rng, device)
+            for epoch in range(max(epoch, start), end):
+                loss = self._epoch(network, space, data, context, epoch, choices, subnets, teacher, optimizer, rng,
+                                   training)  # fmt: skip
                 if scheduler is not None:
                     scheduler.step()
-                context.report(epoch, {"train_loss": loss})
-                epoch += 1
+                training.end_of_epoch(context, epoch, {"train_loss": loss}, state)
+            epoch = end
 
     @staticmethod
     def _choices(model: nn.Module, phase: Phase, largest: dict) -> dict[str, list[int]]:
@@ -177,29 +205,31 @@ class OFATrainer(SupernetTrainer):
                 choices.update({key: indices for key in keys})
         return choices
 
-    def _epoch(self, model, space, batches, choices, subnets, teacher, optimizer, rng, device) -> float:
-        """One epoch of one phase; returns the mean loss of the trained subnets."""
+    def _epoch(self, network, space, data, context, epoch, choices, subnets, teacher, optimizer, rng, training):
+        """One epoch of one phase; returns the mean loss of the trained subnets (over every rank)."""
         criterion = nn.CrossEntropyLoss(label_smoothing=self.label_smoothing)
-        model.train()
+        network.train()
         loss_sum, steps = 0.0, 0
-        for inputs, targets in batches:
-            inputs, targets = inputs.to(device), targets.to(device)
+        batch_size = self.batch_size or data.batch_size
+        for inputs, targets in training.processes.batches(data, "train", batch_size, seed=context.seed, epoch=epoch):
+            inputs, targets = inputs.to(training.device), targets.to(training.device)
             teacher_logits = None
             if teacher is not None:
-                with torch.no_grad():
-                    teacher_logits = logits_of(teacher(inputs))
+                with torch.no_grad(), training.precision.autocast():
+                    teacher_logits = logits_of(teacher(inputs)).float()
             optimizer.zero_grad(set_to_none=True)
             for _ in range(subnets):
                 # Uniform over the phase's values, key by key, as the one-shot trainer samples the space.
-                space.apply({key: rng.choice(indices) for key, indices in choices.items()})
-                logits = logits_of(model(inputs))
-                loss = criterion(logits, targets)
-                if teacher_logits is not None:
-                    loss = loss + self.kd_ratio * soft_cross_entropy(logits, teacher_logits, self.kd_temperature)
-                loss.backward()  # gradients of the step's subnets add up
+                arch = {key: rng.choice(indices) for key, indices in choices.items()}
+                training.processes.check_same("ofa step", arch)
+                space.apply(arch)
+                with training.precision.autocast():
+                    logits = logits_of(network(inputs))
+                    loss = criterion(logits, targets)
+                    if teacher_logits is not None:
+                        loss = loss + self.kd_ratio * soft_cross_entropy(logits, teacher_logits, self.kd_temperature)
+                training.precision.backward(loss)  # gradients of the step's subnets add up
                 loss_sum += loss.item() / subnets
-            if self.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
-            optimizer.step()
+            training.precision.step(optimizer, network.parameters(), self.grad_clip)
             steps += 1
-        return loss_sum / max(steps, 1)
+        return training.means({"train_loss": loss_sum}, steps)["train_loss"]

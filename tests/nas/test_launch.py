@@ -1,0 +1,68 @@
+"""``hbk run --nproc N``: what cannot train on N processes is refused in one line before any starts."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import yaml
+
+from hyperbox.kernel.launch import torchrun_command
+
+
+def _experiment(tmp_path, **trainer):
+    data = {
+        "name": "np",
+        "output_dir": str(tmp_path / "runs"),
+        "dataset": {"name": "synthetic", "num_samples": 64, "input_shape": [16]},
+        "space": {"name": "digits_cnn"},
+        "mutator": "random",
+        "trainer": {"name": "oneshot", "epochs": 1, **trainer},
+        "estimators": ["params"],
+        "budget": {"trials": 1},
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _refused(hbk, tmp_path, *args, site=None) -> str:
+    result = hbk("run", *args, site=site)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hbk: error: "), result.stderr
+    assert not (tmp_path / "runs").exists()  # nothing started, nothing written
+    return lines[0]
+
+
+def test_more_processes_than_cores_are_refused(hbk, tmp_path):
+    cores = os.cpu_count()
+    line = _refused(hbk, tmp_path, str(_experiment(tmp_path)), "--nproc", str(cores + 1))
+    assert f"--nproc {cores + 1}: this machine has {cores} CPU cores" in line
+
+
+def test_float16_on_a_cpu_is_refused(hbk, tmp_path):
+    line = _refused(hbk, tmp_path, str(_experiment(tmp_path, precision="16-mixed")), "--nproc", "2")
+    assert "precision: 16-mixed needs a CUDA device" in line
+
+
+def test_a_trainer_that_cannot_train_distributed_is_refused(hbk, tmp_path, toy_site):
+    toy = {"dataset": "toy_data", "space": "toy_space", "mutator": "toy_random", "estimators": ["toy_score"]}
+    experiment = _experiment(tmp_path)
+    data = {**yaml.safe_load(experiment.read_text()), **toy, "trainer": {"name": "toy_trainer"}}
+    experiment.write_text(yaml.safe_dump(data))
+    line = _refused(hbk, tmp_path, str(experiment), "--nproc", "2", site=toy_site("toy"))
+    assert "trainer 'toy_trainer' cannot train on several processes" in line
+
+
+@pytest.mark.parametrize("other", [["--workers", "2"], ["--storage", "sqlite:///x.db"]])
+def test_nproc_shares_no_study_with_workers(hbk, tmp_path, other):
+    line = _refused(hbk, tmp_path, str(_experiment(tmp_path)), "--nproc", "2", *other)
+    assert "cannot share a study with workers" in line
+
+
+def test_the_processes_are_started_by_torchrun_on_this_machine():
+    command = torchrun_command(2, ["exp.yaml", "trainer.epochs=3"])
+    assert command[1:4] == ["-m", "torch.distributed.run", "--standalone"]
+    assert "--nproc-per-node=2" in command
+    assert command[-5:] == ["-m", "hyperbox.kernel", "run", "exp.yaml", "trainer.epochs=3"]
