@@ -357,3 +357,28 @@ def test_sigterm_stops_every_local_worker_so_that_the_run_resumes(toy_site, tmp_
     (directory,) = (tmp_path / "runs").iterdir()
     assert json.loads((directory / "summary.json").read_text())["status"] == "interrupted"
     assert len(read_jsonl(directory / "trials.jsonl")) < 16  # stopped, not run to the end
+
+
+@pytest.mark.parametrize(("device", "expected"), [("cuda", [{"5"}, {"7"}]), ("cpu", [{"5,7"}, {"5,7"}])])
+def test_workers_of_a_cuda_run_each_take_a_gpu_of_their_own(toy_site, tmp_path, hbk, device, expected):
+    site = toy_site("toy")
+    path = write_experiment(tmp_path, device=device)
+    log = tmp_path / "gpus.log"
+    env = {"CUDA_VISIBLE_DEVICES": "5,7", "TOY_GPU_LOG": str(log)}
+    result = hbk("run", str(path), "--workers", "2", "-q", site=site, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    by_worker: dict[str, set] = {}
+    for line in log.read_text().splitlines():
+        pid, gpus = line.split()
+        by_worker.setdefault(pid, set()).add(gpus)
+    assert sorted(by_worker.values(), key=sorted) == expected  # round-robin over the visible GPUs, or left alone
+
+
+def test_worker_devices_go_round_robin_over_the_visible_gpus():
+    from hyperbox.kernel.workers import worker_devices
+
+    assert worker_devices(3, "cuda", "2, 3", gpus=0) == ["2", "3", "2"]
+    assert worker_devices(2, "auto", None, gpus=4) == ["0", "1"]
+    assert worker_devices(2, "cuda", None, gpus=0) is None  # no GPU: torch reports the error in the worker
+    assert worker_devices(2, "cuda:1", "0,1", gpus=2) is None  # a device the experiment names stays
+    assert worker_devices(2, "cpu", "0,1", gpus=2) is None

@@ -57,6 +57,10 @@ class ToyTrainer:
 
     def trial(self, model, arch, data, context):
         time.sleep(self.pause)
+        gpu_log = os.environ.get("TOY_GPU_LOG")  # which GPUs each process was given
+        if gpu_log:
+            with open(gpu_log, "a") as file:
+                file.write(f"{os.getpid()} {os.environ.get('CUDA_VISIBLE_DEVICES')}\n")
         if self.fail_every and context.trial.number % self.fail_every == self.fail_every - 1:
             raise RuntimeError(f"toy failure in trial {context.trial.number}")
         if context.trial.number == self.sleep_at and not os.environ.get("TOY_NO_SLEEP"):

@@ -1,7 +1,8 @@
 """Local worker processes of one run (``hbk run --workers N``).
 
 The coordinating process has created the run directory and the shared study; it starts N
-``hbk worker`` processes on them, waits, and writes the summary of every worker's trials.
+``hbk worker`` processes on them, waits, and writes the summary of every worker's trials. On a
+machine with GPUs, a run on ``cuda`` gives each worker its own GPU (see :func:`worker_devices`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,25 @@ def worker_environment(count: int, disabled: set[str]) -> dict[str, str]:
     return env
 
 
+def worker_devices(count: int, device: str, visible: str | None, gpus: int) -> list[str] | None:
+    """Each worker's ``CUDA_VISIBLE_DEVICES``: for a run on ``cuda`` (or ``auto``) on a machine with GPUs,
+    one GPU per worker, round-robin over the visible ones (``visible``, the coordinator's
+    ``CUDA_VISIBLE_DEVICES``, else the ``gpus`` it sees), so that a worker's ``cuda`` is its own GPU.
+    None: the environment stays as it is (the CPU, or a device the experiment names, ``cuda:1``)."""
+    if device not in ("cuda", "auto"):
+        return None
+    ids = [i.strip() for i in visible.split(",") if i.strip()] if visible is not None else list(map(str, range(gpus)))
+    if not ids:
+        return None
+    return [ids[index % len(ids)] for index in range(count)]
+
+
+def _visible_gpus() -> int:
+    """The GPUs torch sees, when the plugins that built the search imported it (the kernel never does)."""
+    torch = sys.modules.get("torch")
+    return torch.cuda.device_count() if torch is not None and torch.cuda.is_available() else 0
+
+
 def run_workers(search: Any, count: int, *, verbosity: int) -> Any:
     """Run ``search``'s trials (a search on a shared storage) in ``count`` local worker processes,
     which share its run directory; returns its result."""
@@ -48,8 +68,15 @@ def run_workers(search: Any, count: int, *, verbosity: int) -> Any:
         str(search.directory),
         *({0: ["-q"], 1: [], 2: ["-v"]}[verbosity]),
     ]
-    search.log.info("workers_start", count=count, study=search.study_name, threads=env["OMP_NUM_THREADS"])
-    processes = [subprocess.Popen([*command, "--index", str(index)], env=env) for index in range(count)]
+    devices = worker_devices(count, search.device, os.environ.get("CUDA_VISIBLE_DEVICES"), _visible_gpus())
+    search.log.info("workers_start", count=count, study=search.study_name, threads=env["OMP_NUM_THREADS"], gpus=devices)
+    processes = [
+        subprocess.Popen(
+            [*command, "--index", str(index)],
+            env=env if devices is None else {**env, "CUDA_VISIBLE_DEVICES": devices[index]},
+        )
+        for index in range(count)
+    ]
     status = "complete"
     try:
         codes = [process.wait() for process in processes]
