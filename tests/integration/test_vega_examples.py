@@ -20,6 +20,13 @@ RESNET20_ITEMS = {
 }
 
 
+def resnet20(items=RESNET20_ITEMS):
+    """The guide's CIFAR ResNet-20 on digits' one channel."""
+    from hyperbox.networks.vega import BasicBlock, ResNet
+
+    return ResNet(depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=items, in_channels=1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "keys"),
@@ -46,14 +53,10 @@ def quantised_bits_saved(network, nbit_w):
 
 @pytest.mark.slow
 def test_the_quantised_resnet20_searches_a_bit_width_per_layer(tmp_path):
-    from hyperbox.networks.vega import BasicBlock, ResNet
-
     overrides = ["budget.trials=2", "trainer.epochs=1", f"output_dir={tmp_path}"]
     result = build_search(load_experiment(EXAMPLES / "resnet20_quant.yaml", overrides), console=False).run()
     assert result.status == "complete" and len(result.trials) == 2
-    network = ResNet(
-        depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=RESNET20_ITEMS, in_channels=1
-    )
+    network = resnet20()
     # one decision per quantised convolution (20: 18 in the blocks, 2 shortcuts), weights and activations
     keys = {f"process.nbit_{side}_list.{i}" for side in "wa" for i in range(20)}
     for trial in result.trials:
@@ -84,16 +87,12 @@ def test_the_resnet20_description_searched_as_an_architecture(tmp_path):
     overrides = ["budget.trials=2", "trainer.epochs=1", f"output_dir={tmp_path}"]
     result = build_search(load_experiment(EXAMPLES / "resnet20_nas.yaml", overrides), console=False).run()
     assert result.status == "complete" and len(result.trials) == 2
-    from hyperbox.networks.vega import BasicBlock, ResNet
-
     for trial in result.trials:
         assert set(trial.values) == {f"resnet.items.stride.{i}" for i in range(9)}
         assert set(trial.values.values()) <= {1, 2}
         # the strides reach the network: a block that halves the resolution projects its shortcut
         items = {**RESNET20_ITEMS, "stride": [trial.values[f"resnet.items.stride.{i}"] for i in range(9)]}
-        network = ResNet(
-            depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=items, in_channels=1
-        )
+        network = resnet20(items)
         assert trial.metrics["params"] == sum(p.numel() for p in network.parameters())
     assert len({json.dumps(t.values, sort_keys=True) for t in result.trials}) == 2
 
@@ -117,14 +116,10 @@ def test_a_described_network_without_hyper_parameters_trains_once(name, params, 
 
 @pytest.mark.slow
 def test_the_pruned_resnet20_is_smaller_by_what_its_masks_remove(tmp_path):
-    from hyperbox.networks.vega import BasicBlock, ResNet
-
     overrides = ["budget.trials=2", "trainer.epochs=1", f"output_dir={tmp_path}"]
     result = build_search(load_experiment(EXAMPLES / "resnet20_prune.yaml", overrides), console=False).run()
     assert result.status == "complete" and len(result.trials) == 2
-    full = ResNet(
-        depth=20, block=BasicBlock, init_plane=16, out_plane=64, num_reps=9, items=RESNET20_ITEMS, in_channels=1
-    )
+    full = resnet20()
     full_params = sum(p.numel() for p in full.parameters())
     for trial in result.trials:  # the searched rows keep 12 of their 16 channels (their positions), wherever they are
         assert set(trial.values) == {"process.chn_mask.0", "process.chn_mask.1"}
