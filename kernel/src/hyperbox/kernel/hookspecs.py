@@ -116,13 +116,14 @@ def hyperbox_register_augmentations(register):
 def hyperbox_export_parts(space, subnet, arch, directory):
     """Write the parts of a found model that are not its network, and return the network.
 
-    Called by ``hbk export RUNDIR -o DIR`` with the run's searched ``space``, the plain ``subnet``
+    Called by ``hbk export RUNDIR -o DIR`` with the run's searched ``space`` (rebuilt from the
+    run's ``config.yaml`` and the data shape it recorded, without its dataset), the plain ``subnet``
     of its best architecture ``arch`` (JSON form; trained weights loaded) and the output folder
     ``directory`` (a :class:`pathlib.Path`, created). A plugin whose space puts something in
     front of the network (an augmentation policy) writes that part as its own files and returns
     ``(network, written_paths)``: the network is what the export then writes (``weights.pt``
     holds its keys only; ``--format torchscript/onnx`` export it). Return None for a space this
-    plugin does not know.
+    plugin does not know (when no plugin claims the space, ``weights.pt`` is a copy of the run's weights).
     """
 
 
