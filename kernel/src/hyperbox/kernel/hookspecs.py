@@ -102,8 +102,9 @@ def hyperbox_register_augmentations(register):
 
     Called once, when the kernel first needs the component registry, with ``register(name,
     factory, help=None)``. A trainer argument named ``augment`` is resolved here before the
-    trainer is built: ``none`` (or null) gives None, a file name ending in ``.json`` is the
-    augmentation registered as ``policy`` called with ``path=FILE``, and ``NAME`` or ``{name: NAME,
+    trainer is built: ``none`` gives None (an empty value is an error), a file name ending in
+    ``.json`` is the augmentation registered as ``policy`` (the ada plugin's; another plugin may
+    register that name instead) called with ``path=FILE``, and ``NAME`` or ``{name: NAME,
     **arguments}`` calls that factory with the arguments, plus ``in_channels`` and ``input_shape``
     from the dataset where it takes them. The factory returns the batch transform: a callable
     (usually a ``torch.nn.Module``) from a batch of inputs to a batch of the same shape, which the
