@@ -66,10 +66,3 @@ def test_bad_baseline_arguments_are_one_line_errors():
     trainer = {"name": "standalone", "augment": {"name": "autoaugment", "policy": "mnist"}}
     with pytest.raises(ConfigError, match=r"policy='mnist' must be one of imagenet, cifar10, svhn"):
         search("digits_cnn", "random", trainer=trainer, dataset=DATA, estimators=["accuracy"], budget=1)
-
-
-@pytest.mark.parametrize("value", [None, ""])
-def test_augment_naming_nothing_is_a_one_line_error(value):
-    trainer = {"name": "standalone", "augment": value}
-    with pytest.raises(ConfigError, match=r"trainer\.augment: names nothing; write none for no augmentation"):
-        search("digits_cnn", "random", trainer=trainer, dataset=DATA, estimators=["accuracy"], budget=1)

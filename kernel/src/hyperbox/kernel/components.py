@@ -40,8 +40,8 @@ def augmentation_spec(value: Any, where: str) -> Any:
         return None
     if value is None or value == "":
         raise ConfigError(
-            f"{where}: names nothing; write none for no augmentation, or an augmentation name, {{name: ..., "
-            "**arguments}} or a policy .json file"
+            f"{where}: names nothing; write none for no augmentation, or an augmentation name, "
+            "{name: ..., **arguments} or a policy .json file"
         )
     if isinstance(value, str) and value.endswith(".json"):
         return ComponentSpec("policy", {"path": value})
@@ -154,8 +154,8 @@ class Resolver:
             if "augment" in spec.args:
                 self.factory("trainers", spec, where)  # unknown trainers and arguments first
                 args = dict(spec.args)
-                args["augment"] = self.augmentation(args["augment"], shape or {}, f"{where}.augment")
-                value = ComponentSpec(spec.name, args)
+                augment = self.augmentation(args.pop("augment"), shape or {}, f"{where}.augment")
+                value = ComponentSpec(spec.name, args if augment is None else {**args, "augment": augment})
         elif "augment" in arguments:
             arguments["augment"] = self.augmentation(arguments["augment"], shape or {}, f"{where}.augment")
         trainer = self._built("trainers", value, arguments, where)
