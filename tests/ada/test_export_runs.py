@@ -10,11 +10,12 @@ import numpy as np
 import torch
 import yaml
 
-from hyperbox.ada import AugmentationPolicy, load_policy
+from hyperbox.ada import AugmentationPolicy, augmented, load_policy
 from hyperbox.kernel import SearchSpace, search
 from hyperbox.kernel.cli import main
 from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import parse_experiment
+from hyperbox.nas.demo_space import DigitsCNNSpace
 
 torch.set_num_threads(1)
 AUGMENTED = {
@@ -75,3 +76,10 @@ def test_export_needs_neither_the_data_nor_the_policy_file_where_the_run_started
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert "policy.json" in exported_files(run, tmp_path / "out")
     assert_network_weights_only(tmp_path / "out" / "weights.pt")
+
+
+def test_a_space_given_as_an_object_says_what_its_export_leaves_out(tmp_path, capsys):
+    space = augmented(DigitsCNNSpace(), AUGMENTED["policy"], in_channels=1)
+    search(space=space, mutator="random", dataset="digits", directory=tmp_path / "run", console=False, **TRAINED)
+    assert "policy.json" not in exported_files(tmp_path / "run", tmp_path / "out")
+    assert "its space was a Python object" in capsys.readouterr().err

@@ -435,6 +435,11 @@ def _export_model(run: Any, arch: dict[str, Any], weights: Path, kind: str, out:
     recorded = config.get("space")
     if _python_object_in(recorded):  # a model given from Python: only that script can rebuild it
         if kind == "state_dict":
+            print(
+                f"hbk export: {run.path}: its space was a Python object, so weights.pt is the run's weights file as "
+                "it is (parts such as an augmentation policy are saved from Python: model.augmentation.save(...))",
+                file=sys.stderr,
+            )
             return []
         raise ConfigError(f"{run.path}: its space was a Python object; export its model there (result.best_model())")
     manager = get_manager()
