@@ -4,14 +4,15 @@
    seeds, with no augmentation, Kornia's RandAugment and TrivialAugment, and the policies found by
    a multi-trial search (random, on the same fifth) and by ``dada``; each policy is retrained with
    ``augment:`` on the stand-alone trainer, so every row trains the same way.
-2. The time to apply a found policy (Kornia's AutoAugment with it, as ``load_policy`` returns it)
-   to a 256x3x32x32 batch against Kornia's RandAugment on the same batch (interleaved, medians).
+2. The time to apply each found policy (Kornia's AutoAugment with it, as ``load_policy`` returns
+   it) to a 256x3x32x32 batch against Kornia's RandAugment on the same batch (interleaved, medians).
 
     .venv/bin/python benchmarks/bench_ada.py
 """
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -20,8 +21,9 @@ from pathlib import Path
 
 import torch
 
-from hyperbox.ada import AugmentationPolicy, load_policy
+from hyperbox.ada import load_policy
 from hyperbox.kernel import search
+from hyperbox.kernel.cli import main
 from hyperbox.nas.datasets import digits
 from hyperbox.nas.datasets._splits import DataSplits
 
@@ -56,24 +58,32 @@ def test_accuracy(augment, seed: int) -> float:
     return result.best.metrics["test_accuracy"]
 
 
-def searched_policy(mutator: str, trainer: dict, budget: int, path: Path) -> str:
+def searched_policy(mutator: str, trainer: dict, budget: int, folder: Path) -> str:
+    """The policy a ``mutator`` search finds, as ``hbk export`` writes it."""
     space = {"name": "augmented", "network": {"name": "digits_cnn"}, "network_arch": NETWORK_ARCH, "policy": POLICY}
-    result = search(
-        space, mutator, trainer=trainer, dataset=low_data(0), estimators=["accuracy"], budget=budget, seed=0
-    )
-    AugmentationPolicy(**POLICY, in_channels=1).save(path, result.best.arch)
-    return str(path)
+    run, found = folder / mutator, folder / f"{mutator}-found"
+    search(
+        space, mutator, trainer=trainer, dataset=low_data(0), estimators=["accuracy"], budget=budget, seed=0,
+        directory=run,
+    )  # fmt: skip
+    with contextlib.redirect_stdout(sys.stderr):  # its "wrote ..." line
+        main(["export", str(run), "-o", str(found)])
+    return str(found / "policy.json")
 
 
-def accuracies() -> None:
+def found_policies() -> dict[str, str]:
     folder = Path(tempfile.mkdtemp())
-    rows = {"none": "none", "randaugment": "randaugment", "trivialaugment": "trivialaugment"}
     start = time.perf_counter()
-    rows["searched (random, 8 trials)"] = searched_policy(
-        "random", {"name": "standalone", "epochs": EPOCHS}, 8, folder / "random.json"
-    )
-    rows["searched (dada)"] = searched_policy("dada", {"name": "dada", "epochs": EPOCHS}, 1, folder / "dada.json")
+    policies = {
+        "searched (random, 8 trials)": searched_policy("random", {"name": "standalone", "epochs": EPOCHS}, 8, folder),
+        "searched (dada)": searched_policy("dada", {"name": "dada", "epochs": EPOCHS}, 1, folder),
+    }
     print(f"searches: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return policies
+
+
+def accuracies(policies: dict[str, str]) -> None:
+    rows = {"none": "none", "randaugment": "randaugment", "trivialaugment": "trivialaugment", **policies}
     print(f"| augment | test accuracy, seeds {', '.join(map(str, SEEDS))} | mean |")
     print("| --- | --- | --- |")
     for label, augment in rows.items():
@@ -81,28 +91,28 @@ def accuracies() -> None:
         print(f"| {label} | {', '.join(f'{v:.3f}' for v in values)} | {statistics.mean(values):.3f} |", flush=True)
 
 
-def application_time(path: str) -> None:
+def application_time(policies: dict[str, str]) -> None:
+    """Each found policy (its operations run on any channel count) against RandAugment, interleaved."""
     from kornia.augmentation.auto import RandAugment
 
-    found, rand = load_policy(path), RandAugment(n=2, m=10)
+    modules = {label: load_policy(path) for label, path in policies.items()}
+    modules["Kornia RandAugment(n=2, m=10)"] = rand = RandAugment(n=2, m=10)
     batch = torch.rand(256, 3, 32, 32)
-    times: dict[str, list[float]] = {"found policy": [], "RandAugment": []}
+    times: dict[str, list[float]] = {label: [] for label in modules}
     for _ in range(15):
-        for label, module in (("found policy", found), ("RandAugment", rand)):
+        for label, module in modules.items():
             start = time.perf_counter()
             module(batch)
             times[label].append(time.perf_counter() - start)
-    found_ms, rand_ms = (1000 * statistics.median(times[k]) for k in ("found policy", "RandAugment"))
-    print(f"\n| 256x3x32x32 batch | median ms |\n| --- | --- |\n| found policy | {found_ms:.1f} |")
-    print(f"| Kornia RandAugment(n=2, m=10) | {rand_ms:.1f} |\n\nratio found / RandAugment: {found_ms / rand_ms:.2f}")
+    median_ms = {label: 1000 * statistics.median(values) for label, values in times.items()}
+    rand_ms = median_ms[next(label for label, module in modules.items() if module is rand)]
+    print("\n| 256x3x32x32 batch | median ms | / RandAugment |\n| --- | --- | --- |")
+    for label, ms in median_ms.items():
+        print(f"| {label} | {ms:.1f} | {ms / rand_ms:.2f} |")
+    print()
 
 
 if __name__ == "__main__":
-    folder = Path(tempfile.mkdtemp())
-    rgb = AugmentationPolicy(**POLICY, in_channels=3)
-    from hyperbox.kernel import SearchSpace
-
-    SearchSpace.of(rgb).apply(SearchSpace.of(rgb).sample(__import__("random").Random(0)))
-    rgb.save(folder / "rgb.json")  # a found policy's shape: 3 sub-policies of 2 operations
-    application_time(str(folder / "rgb.json"))
-    accuracies()
+    policies = found_policies()
+    application_time(policies)
+    accuracies(policies)

@@ -66,3 +66,34 @@ def test_bad_baseline_arguments_are_one_line_errors():
     trainer = {"name": "standalone", "augment": {"name": "autoaugment", "policy": "mnist"}}
     with pytest.raises(ConfigError, match=r"policy='mnist' must be one of imagenet, cifar10, svhn"):
         search("digits_cnn", "random", trainer=trainer, dataset=DATA, estimators=["accuracy"], budget=1)
+
+
+@pytest.mark.parametrize("name", ["autoaugment", "randaugment"])  # Kornia's TrivialAugment has no `color`
+def test_kornias_colour_operation_is_left_out_for_grey_images_only(name):
+    from kornia.augmentation.auto.operations import Saturate
+
+    from hyperbox.ada import baselines
+
+    def saturates(module) -> bool:
+        return any(isinstance(m, Saturate) for m in module.modules())
+
+    assert saturates(getattr(baselines, name)(in_channels=3))  # Kornia's policies hold `color` (Saturate)
+    assert not saturates(getattr(baselines, name)(in_channels=1))
+
+
+@pytest.mark.parametrize("trainer", ["standalone", "oneshot", "darts"])
+def test_every_trainer_augments_training_samples_and_nothing_else(trainer):
+    from hyperbox.nas.datasets import synthetic
+
+    data = synthetic(num_samples=160, num_classes=4, input_shape=(1, 8, 8), batch_size=32)
+    training = {tuple(row.flatten().tolist()) for row in data.train.tensors[0]}
+    augmented = []
+
+    def record(images):
+        augmented.extend(tuple(row.flatten().tolist()) for row in images)
+        return images
+
+    spec = {"name": trainer, "epochs": 1, "augment": record}
+    mutator = "darts" if trainer == "darts" else "random"
+    assert search("digits_cnn", mutator, trainer=spec, dataset=data, estimators=["accuracy"], budget=1).best
+    assert augmented and set(augmented) <= training  # no validation or test sample

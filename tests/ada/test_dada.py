@@ -6,12 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from hyperbox.ada import AugmentationPolicy, RelaxedPolicy, load_policy
-from hyperbox.ada.dada import DadaTrainer
-from hyperbox.kernel import search
+from hyperbox.ada import AugmentationPolicy, DadaMutator, DadaTrainer, RelaxedPolicy, load_policy
+from hyperbox.kernel import ConfigError, search
+from hyperbox.kernel.cli import main
 
 torch.set_num_threads(1)
 OPS = ["rotate", "contrast", "solarize", "invert"]
+SLOT_KEYS = ("op", "magnitude", "prob")
 
 
 def relaxed_policy(**kwargs) -> RelaxedPolicy:
@@ -82,13 +83,71 @@ def test_a_dada_search_on_digits_exports_a_policy_that_trains(tmp_path):
     }
     dataset = {"name": "digits", "val_fraction": 0.4, "batch_size": 128}
     trainer = {"name": "dada", "epochs": 1}
-    result = search(space, "dada", trainer=trainer, dataset=dataset, estimators=["accuracy"], budget=1, seed=0)
+    run = tmp_path / "run"
+    result = search(space, "dada", trainer=trainer, dataset=dataset, estimators=["accuracy"], budget=3, directory=run)
     arch = result.best.arch
-    assert set(arch) == {f"policy.s{s}.op0.{what}" for s in range(2) for what in ("op", "magnitude", "prob")} | {
-        f"policy.s{s}.op1.{what}" for s in range(2) for what in ("op", "magnitude", "prob")
-    }
-    policy = AugmentationPolicy(ops=OPS, n_subpolicies=2, in_channels=1)
-    policy.save(tmp_path / "policy.json", arch)
+    assert len(result.trials) == 1  # one derived policy, whatever the budget
+    assert set(arch) == {f"policy.s{s}.op{j}.{what}" for s in range(2) for j in range(2) for what in SLOT_KEYS}
+    assert main(["export", str(run), "-o", str(tmp_path)]) == 0
     assert load_policy(tmp_path / "policy.json")(torch.rand(4, 1, 8, 8)).shape == (4, 1, 8, 8)
     retrain = {"name": "standalone", "epochs": 1, "augment": str(tmp_path / "policy.json")}
     assert search("digits_cnn", "random", trainer=retrain, dataset=dataset, estimators=["accuracy"], budget=1).best
+
+
+def at_an_edge(relaxed: RelaxedPolicy) -> bool:
+    return any(relaxed.probabilities.item() == pytest.approx(edge) for edge in relaxed.probability_range)
+
+
+def test_a_step_to_the_edge_leaves_probabilities_a_gradient():
+    torch.manual_seed(0)
+    relaxed = RelaxedPolicy(AugmentationPolicy(ops=["contrast"], n_subpolicies=1, ops_per_subpolicy=1, in_channels=1))
+    network = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    weights = list(network.parameters())
+    w_optimizer = torch.optim.SGD(weights, lr=0.5)
+    policy_optimizer = torch.optim.Adam(relaxed.parameters(), lr=10.0)  # one step crosses the whole range
+    batch = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
+    for _ in range(5):
+        DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch)
+        if at_an_edge(relaxed):
+            break
+    assert at_an_edge(relaxed)  # pushed to an edge of its range, which is inside (0, 1)
+    relaxed.zero_grad()
+    for _ in range(5):  # a few draws of the gates
+        network(relaxed(batch[0])).square().mean().backward()
+    assert relaxed.probabilities.grad.item() != 0
+
+
+def test_probabilities_and_magnitudes_stay_within_the_spaces_candidates():
+    torch.manual_seed(0)
+    relaxed = relaxed_policy(magnitudes=[2, 3], probabilities=[0.2, 0.3])
+    assert relaxed.probability_range == (0.2, 0.3) and relaxed.magnitude_range == (0.2, 0.4)
+    network = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    weights = list(network.parameters())
+    w_optimizer = torch.optim.SGD(weights, lr=0.5)
+    policy_optimizer = torch.optim.Adam(relaxed.parameters(), lr=1.0)
+    batch = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
+    for _ in range(3):
+        DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch)
+    assert relaxed.probabilities.min() >= 0.2 and relaxed.probabilities.max() <= 0.3
+    assert relaxed.magnitudes.min() >= 0.2 and relaxed.magnitudes.max() <= 0.4
+
+
+def test_parameters_a_step_does_not_reach_are_left_alone():
+    torch.manual_seed(0)
+    relaxed = RelaxedPolicy(AugmentationPolicy(ops=["invert"], n_subpolicies=1, ops_per_subpolicy=1, in_channels=1))
+    network = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    weights = list(network.parameters())
+    w_optimizer = torch.optim.SGD(weights, lr=0.5)
+    policy_optimizer = torch.optim.Adam(relaxed.parameters(), lr=0.1)
+    batch = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
+    DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch)
+    assert relaxed.magnitudes.grad is None  # invert has no magnitude
+    assert relaxed.magnitudes not in policy_optimizer.state
+
+
+def test_dada_refuses_a_fixed_augmentation_and_other_trainers():
+    space = {"name": "augmented", "network": "digits_cnn", "policy": {"ops": OPS, "n_subpolicies": 1}}
+    with pytest.raises(ConfigError, match=r"trainer 'dada'.*augment: the dada trainer augments its training batches"):
+        search(space, "dada", trainer={"name": "dada", "augment": "randaugment"}, dataset="digits", budget=1)
+    with pytest.raises(ConfigError, match=r"mutator 'dada': proposes the policy that trainer 'dada' derives"):
+        search(space, DadaMutator, trainer={"name": "standalone", "epochs": 1}, dataset="digits", budget=1)

@@ -10,7 +10,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from hyperbox.ada import AugmentationPolicy, augmented
+from hyperbox.ada import AugmentationPolicy, augmented, load_policy
+from hyperbox.kernel.cli import main
 from hyperbox.kernel.compose import build_search
 from hyperbox.kernel.config import load_experiment
 from hyperbox.nas.demo_space import DigitsCNNSpace
@@ -39,3 +40,13 @@ def test_registering_the_plugin_imports_neither_torch_nor_kornia():
     code = "import sys, hyperbox.ada.plugin, hyperbox.ada; print(sorted({'torch', 'kornia'} & set(sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_dada_example_derives_a_policy_that_exports(tmp_path):
+    example = EXAMPLE.parent / "digits_dada.yaml"
+    overrides = ["trainer.epochs=1", f"output_dir={tmp_path}"]
+    summary = build_search(load_experiment(example, overrides), console=False, progress=False).run().to_json()
+    assert summary["status"] == "complete" and summary["complete"] == 1
+    assert all(key.startswith("policy.") for key in summary["best"]["arch"])
+    assert main(["export", summary["directory"], "-o", str(tmp_path / "found")]) == 0
+    assert load_policy(tmp_path / "found" / "policy.json", in_channels=1)(torch.rand(2, 1, 8, 8)).shape == (2, 1, 8, 8)

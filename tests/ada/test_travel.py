@@ -113,3 +113,10 @@ def test_a_search_from_python_saves_its_best_policy(tmp_path):
     result = search.run()
     search.model.augmentation.save(tmp_path / "policy.json", result.best.arch)
     assert load_policy(tmp_path / "policy.json", in_channels=1)(torch.rand(2, 1, 8, 8)).shape == (2, 1, 8, 8)
+
+
+def test_a_policy_for_any_channel_count_is_checked_against_the_data_it_gets(tmp_path):
+    path = _write(tmp_path / "any.json", in_channels=None, subpolicies=[[["rotate", 0.5, 3], ["color", 0.5, 3]]])
+    assert load_policy(path, in_channels=3)(torch.rand(2, 3, 8, 8)).shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"any\.json: subpolicies\[0\]\[1\]: op 'color' needs 3-channel images"):
+        load_policy(path, input_shape=(1, 8, 8))

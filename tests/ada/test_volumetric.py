@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from hyperbox.ada import OPERATIONS_3D, AugmentationPolicy, load_policy
-from hyperbox.kernel import SearchSpace
+from hyperbox.kernel import ConfigError, SearchSpace, search
 from hyperbox.nas.mutators import RandomMutator
 
 torch.set_num_threads(1)
@@ -49,3 +50,27 @@ def test_a_searched_3d_policy_travels(tmp_path):
 def test_a_2d_name_in_a_3d_policy_names_the_closest_3d_op():
     with pytest.raises(ValueError, match=r"unknown op 'translate_x' \(did you mean 'translate'\?\)"):
         AugmentationPolicy(ops=["translate_x"], dims=3)
+
+
+VOLUMES = {"name": "synthetic", "num_samples": 48, "num_classes": 2, "input_shape": (1, 6, 6, 6), "batch_size": 16}
+
+
+def volume_space(**policy) -> dict:
+    network = nn.Sequential(nn.Flatten(), nn.Linear(6 * 6 * 6, 2))
+    return {"name": "augmented", "network": network, "policy": {"ops": ["rotate", "depthical_flip"], **policy}}
+
+
+def test_a_policy_search_on_synthesised_volumes_takes_dims_from_the_data():
+    trainer = {"name": "standalone", "epochs": 1}
+    result = search(
+        volume_space(n_subpolicies=1), "random", trainer=trainer, dataset=VOLUMES, estimators=["accuracy"], budget=2
+    )
+    assert [trial.state for trial in result.trials] == ["complete", "complete"]
+    assert type(result.best_model().augmentation).__name__ == "VolumePolicy"
+
+
+def test_a_2d_policy_for_volumes_is_a_one_line_error():
+    with pytest.raises(
+        ConfigError, match=r"policy dims=2 does not fit the data: samples of shape \(1, 6, 6, 6\) are 3-D"
+    ):
+        search(volume_space(dims=2), "random", trainer="standalone", dataset=VOLUMES, budget=1)

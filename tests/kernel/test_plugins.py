@@ -169,7 +169,8 @@ def test_a_trainers_augment_argument_is_resolved_into_a_batch_transform(toy_site
     ("augment", "message"),
     [
         ("toy_shfit", r"trainer\.augment: unknown augmentation 'toy_shfit'.*did you mean 'toy_shift'"),
-        ("", r"trainer\.augment: unknown augmentation ''"),
+        ("", r"trainer\.augment: names nothing; write none for no augmentation"),
+        (None, r"trainer\.augment: names nothing; write none for no augmentation"),
         ({"by": 1.0}, r"trainer\.augment: expected none.*got \{'by': 1\.0\}"),
         (3, r"trainer\.augment: expected none, an augmentation name"),
     ],

@@ -311,3 +311,17 @@ class TestOFATrainerConformance(TrainerTestCase):
 
     def create_data(self):
         return digits(resize=32, batch_size=256)
+
+
+def test_augment_reaches_the_training_batches_only(tmp_path):
+    seen = []
+
+    def record(images):
+        seen.append(images.shape[0])
+        return images
+
+    data = digits(resize=32, batch_size=256)
+    OFATrainer(largest_epochs=1, kernel_epochs=0, depth_epochs=0, expand_epochs=0, augment=record).fit(
+        _tiny(), None, data, _Context(tmp_path)
+    )
+    assert sum(seen) == len(data.train) - len(data.train) % 256  # one epoch of full training batches

@@ -409,14 +409,14 @@ def export_command(argv: list[str]) -> int:
     model_files: list[Path] = []
     if args.format != "state_dict" and weights is None:
         raise HyperboxError(f"{args.rundir}: no trained weights of trial {best['number']} to export")
-    if weights is not None and (args.format != "state_dict" or run.config().get("created_from") != "python"):
+    if weights is not None:
         model_files = _export_model(run, best["arch"], weights, args.format, Path(args.output))
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     (out / "arch.json").write_text(json.dumps(best["arch"], indent=2) + "\n", encoding="utf-8")
     (out / "values.json").write_text(json.dumps(best.get("values", {}), indent=2) + "\n", encoding="utf-8")
     written = [out / "arch.json", out / "values.json", *model_files]
-    if weights is not None and not model_files:  # created from Python, or no plugin builds its model
+    if weights is not None and not model_files:  # a plain network, or a space given as a Python object
         shutil.copyfile(weights, out / EXPORT_FORMATS["state_dict"])
         written.append(out / EXPORT_FORMATS["state_dict"])
     print("wrote " + ", ".join(str(p) for p in written))
@@ -424,38 +424,63 @@ def export_command(argv: list[str]) -> int:
 
 
 def _export_model(run: Any, arch: dict[str, Any], weights: Path, kind: str, out: Path) -> list[Path]:
-    """The run's best model, rebuilt from its experiment with its trained weights, written as ``kind``
-    (after the parts a plugin writes itself, such as an augmentation policy); returns the files."""
-    from hyperbox.kernel.compose import build_search
-    from hyperbox.kernel.config import parse_experiment
+    """The run's best model, rebuilt from its recorded space and data shape (not its dataset or
+    trainer) with its trained weights, written as ``kind`` after the parts a plugin writes itself
+    (an augmentation policy); returns the files, none when the weights file is to be copied as it is."""
+    from hyperbox.kernel.components import Resolver
     from hyperbox.kernel.files import load_state_dict, save_state_dict
+    from hyperbox.kernel.space import SearchSpace
 
     config = run.config()
-    if config.get("created_from") == "python":
-        raise ConfigError(f"{run.path}: created from Python; export its model there (result.best_model())")
-    search = build_search(parse_experiment(config, str(run.path / "config.yaml")), console=False)
-    try:  # never started: it writes nothing, it only builds the space and the data
-        hook = get_manager().hook
-        model = hook.hyperbox_build_subnet(model=search.model, arch=arch)
-        input_shape = getattr(search.data, "input_shape", None)
-        if kind == "state_dict" and not hasattr(model, "load_state_dict"):
-            return []  # a model no plugin builds as a torch module: its weights are copied as they are
-        if model is None or (input_shape is None and kind != "state_dict"):
-            raise HyperboxError(f"{run.path}: no plugin builds this space's model with a known input shape")
-        model.load_state_dict(load_state_dict(weights))
-        out.mkdir(parents=True, exist_ok=True)
-        parts = hook.hyperbox_export_parts(space=search.model, subnet=model, arch=arch, directory=out)
-        model, written = parts if parts is not None else (model, [])
-        path = out / EXPORT_FORMATS[kind]
+    recorded = config.get("space")
+    if _python_object_in(recorded):  # a model given from Python: only that script can rebuild it
         if kind == "state_dict":
-            save_state_dict(path, model.state_dict())
-            return [*written, path]
-        try:
-            exported = hook.hyperbox_export_model(model=model, input_shape=tuple(input_shape), format=kind, path=path)
-        except ValueError as error:
-            raise ConfigError(f"--format {kind}: {error}") from None
-        if exported is None:
-            raise HyperboxError(f"--format {kind}: no plugin exports {type(model).__name__} models")
-        return [*written, Path(exported)]
-    finally:
-        search.close()
+            print(
+                f"hbk export: {run.path}: its space was a Python object, so weights.pt is the run's weights file as "
+                "it is (parts such as an augmentation policy are saved from Python: model.augmentation.save(...))",
+                file=sys.stderr,
+            )
+            return []
+        raise ConfigError(f"{run.path}: its space was a Python object; export its model there (result.best_model())")
+    manager = get_manager()
+    shape = dict(config.get("data_shape") or {})
+    space = Resolver(lambda: manager.registry).space(recorded, shape, f"{run.path / 'config.yaml'}: space")
+    searched = SearchSpace.of(space)
+    arch = {key: value for key, value in arch.items() if key in searched}  # not the trainer's hparams
+    model = manager.hook.hyperbox_build_subnet(model=space, arch=arch)
+    input_shape = shape.get("input_shape")
+    if kind == "state_dict" and not hasattr(model, "load_state_dict"):
+        return []  # a model no plugin builds as a torch module: its weights are copied as they are
+    if model is None or (input_shape is None and kind != "state_dict"):
+        raise HyperboxError(f"{run.path}: no plugin builds this space's model with a known input shape")
+    model.load_state_dict(load_state_dict(weights))
+    out.mkdir(parents=True, exist_ok=True)
+    parts = manager.hook.hyperbox_export_parts(space=space, subnet=model, arch=arch, directory=out)
+    path = out / EXPORT_FORMATS[kind]
+    if kind == "state_dict":
+        if parts is None:
+            return []  # the network alone: its weights file is copied as it is
+        network, written = parts
+        save_state_dict(path, network.state_dict())
+        return [*written, path]
+    model, written = parts if parts is not None else (model, [])
+    try:
+        exported = manager.hook.hyperbox_export_model(
+            model=model, input_shape=tuple(input_shape), format=kind, path=path
+        )
+    except ValueError as error:
+        raise ConfigError(f"--format {kind}: {error}") from None
+    if exported is None:
+        raise HyperboxError(f"--format {kind}: no plugin exports {type(model).__name__} models")
+    return [*written, Path(exported)]
+
+
+def _python_object_in(value: Any) -> bool:
+    """Whether a recorded component holds a Python object (recorded by its ``python:`` label)."""
+    if isinstance(value, str):
+        return value.startswith("python:")
+    if isinstance(value, dict):
+        return any(_python_object_in(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_python_object_in(v) for v in value)
+    return False

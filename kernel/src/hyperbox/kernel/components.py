@@ -34,10 +34,15 @@ def is_spec(value: Any) -> bool:
 
 
 def augmentation_spec(value: Any, where: str) -> Any:
-    """What ``augment: VALUE`` names: None for none, ``{name: policy, path: FILE}`` for a JSON
-    file, a spec for a name, a callable as it is."""
-    if value is None or value == "none":
+    """What ``augment: VALUE`` names: None for ``none``, ``{name: policy, path: FILE}`` for a JSON
+    file, a spec for a name, a callable as it is; an empty value is an error (``none`` says it)."""
+    if value == "none":
         return None
+    if value is None or value == "":
+        raise ConfigError(
+            f"{where}: names nothing; write none for no augmentation, or an augmentation name, "
+            "{name: ..., **arguments} or a policy .json file"
+        )
     if isinstance(value, str) and value.endswith(".json"):
         return ComponentSpec("policy", {"path": value})
     if is_spec(value):
@@ -149,8 +154,8 @@ class Resolver:
             if "augment" in spec.args:
                 self.factory("trainers", spec, where)  # unknown trainers and arguments first
                 args = dict(spec.args)
-                args["augment"] = self.augmentation(args["augment"], shape or {}, f"{where}.augment")
-                value = ComponentSpec(spec.name, args)
+                augment = self.augmentation(args.pop("augment"), shape or {}, f"{where}.augment")
+                value = ComponentSpec(spec.name, args if augment is None else {**args, "augment": augment})
         elif "augment" in arguments:
             arguments["augment"] = self.augmentation(arguments["augment"], shape or {}, f"{where}.augment")
         trainer = self._built("trainers", value, arguments, where)

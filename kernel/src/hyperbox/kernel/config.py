@@ -112,6 +112,7 @@ TOP_LEVEL = (
     "max_consecutive_failures",
     "keep",
     "dedup",
+    "data_shape",  # recorded by the engine (the dataset's num_classes, in_channels, input_shape), never read back
 )
 #: The component whose arguments an experiment's ``hparams`` may search.
 SEARCHABLE_ARGUMENTS = "trainer"
@@ -271,7 +272,7 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         dataset=component_of(data["dataset"], f"{source}: dataset"),
         space=component_of(data["space"], f"{source}: space"),
         mutator=component_of(data["mutator"], f"{source}: mutator"),
-        trainer=component_of(data["trainer"], f"{source}: trainer"),
+        trainer=_policy_file_made_absolute(component_of(data["trainer"], f"{source}: trainer")),
         estimators=estimators,
         objectives=objectives,
         directions=directions,
@@ -287,6 +288,15 @@ def parse_experiment(data: Mapping[str, Any], source: str, default_name: str = "
         dedup=data.get("dedup", True),
         source=source,
     )
+
+
+def _policy_file_made_absolute(trainer: ComponentSpec) -> ComponentSpec:
+    """``augment: FILE.json`` named from where the run starts, so that the run's ``config.yaml``
+    finds the file from anywhere (``hbk run --resume`` in another folder)."""
+    augment = trainer.args.get("augment")
+    if not isinstance(augment, str) or not augment.endswith(".json"):
+        return trainer
+    return ComponentSpec(trainer.name, {**trainer.args, "augment": os.path.abspath(augment)})
 
 
 #: Vega's sections, and the keys they stand for (its files name each component by ``type``)

@@ -304,6 +304,8 @@ class Search:
             self._config = (
                 dict(config) if config is not None else self._describe(space, mutator, trainer, estimators, objective)
             )
+            if shape:  # what rebuilds the space without its dataset (hbk export)
+                self._config["data_shape"] = _json_safe(shape)
             self._prepare(directory, resume, storage, study, load_if_exists, console, progress)
         except BaseException:
             self.mutator.close()  # a study it opened in memory

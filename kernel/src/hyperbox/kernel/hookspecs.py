@@ -102,8 +102,9 @@ def hyperbox_register_augmentations(register):
 
     Called once, when the kernel first needs the component registry, with ``register(name,
     factory, help=None)``. A trainer argument named ``augment`` is resolved here before the
-    trainer is built: ``none`` (or null) gives None, a file name ending in ``.json`` is the
-    augmentation registered as ``policy`` called with ``path=FILE``, and ``NAME`` or ``{name: NAME,
+    trainer is built: ``none`` gives None (an empty value is an error), a file name ending in
+    ``.json`` is the augmentation registered as ``policy`` (the ada plugin's; another plugin may
+    register that name instead) called with ``path=FILE``, and ``NAME`` or ``{name: NAME,
     **arguments}`` calls that factory with the arguments, plus ``in_channels`` and ``input_shape``
     from the dataset where it takes them. The factory returns the batch transform: a callable
     (usually a ``torch.nn.Module``) from a batch of inputs to a batch of the same shape, which the
@@ -116,13 +117,14 @@ def hyperbox_register_augmentations(register):
 def hyperbox_export_parts(space, subnet, arch, directory):
     """Write the parts of a found model that are not its network, and return the network.
 
-    Called by ``hbk export RUNDIR -o DIR`` with the run's searched ``space``, the plain ``subnet``
+    Called by ``hbk export RUNDIR -o DIR`` with the run's searched ``space`` (rebuilt from the
+    run's ``config.yaml`` and the data shape it recorded, without its dataset), the plain ``subnet``
     of its best architecture ``arch`` (JSON form; trained weights loaded) and the output folder
     ``directory`` (a :class:`pathlib.Path`, created). A plugin whose space puts something in
     front of the network (an augmentation policy) writes that part as its own files and returns
     ``(network, written_paths)``: the network is what the export then writes (``weights.pt``
     holds its keys only; ``--format torchscript/onnx`` export it). Return None for a space this
-    plugin does not know.
+    plugin does not know (when no plugin claims the space, ``weights.pt`` is a copy of the run's weights).
     """
 
 

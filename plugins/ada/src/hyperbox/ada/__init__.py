@@ -17,6 +17,7 @@ __getattr__, __all__ = lazy_exports(
         "load_policy": "policy_file",
         "RelaxedPolicy": "dada",
         "DadaTrainer": "dada",
+        "DadaMutator": "dada",
         "read_policy": "policy_file",
         "VolumePolicy": "volumetric",
         "OPERATIONS_3D": "volumetric",

@@ -18,7 +18,7 @@ In an experiment::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -51,6 +51,7 @@ def augmented(
     policy: Mapping[str, Any] | None = None,
     network_arch: Mapping[str, Any] | str | os.PathLike | None = None,
     in_channels: int | None = None,
+    input_shape: Sequence[int] | None = None,
     build_space: Callable[[Any], nn.Module] | None = None,
 ) -> AugmentedNetwork:
     """``network`` behind an :class:`AugmentationPolicy`.
@@ -58,7 +59,9 @@ def augmented(
     ``network`` is a model, or a registered space (``{name: ..., **args}``) that ``build_space``
     (given by the engine, with the dataset's shape) builds. ``policy`` holds the policy's
     arguments; ``network_arch`` (a dict or JSON file) fixes the network with ``build_subnet`` so
-    that only the policy is searched. The policy gets the dataset's ``in_channels``.
+    that only the policy is searched. The policy gets the dataset's ``in_channels``, and its
+    ``dims`` from the dataset's ``input_shape`` (one sample: ``(C, H, W)`` images or ``(C, D, H, W)``
+    volumes) unless ``policy`` names them, which must then fit.
     """
     from hyperbox.nas.subnet import build_subnet
 
@@ -72,6 +75,18 @@ def augmented(
         model = build_subnet(model, network_arch)
     policy_args = dict(policy or {})
     policy_args.setdefault("in_channels", in_channels)
+    if input_shape is not None:
+        dims = len(input_shape) - 1
+        if dims not in (2, 3):
+            raise ValueError(
+                f"augmented: samples of shape {tuple(input_shape)} are neither images (C, H, W) nor volumes "
+                "(C, D, H, W)"
+            )
+        if policy_args.setdefault("dims", dims) != dims:
+            raise ValueError(
+                f"augmented: policy dims={policy_args['dims']!r} does not fit the data: samples of shape "
+                f"{tuple(input_shape)} are {dims}-D"
+            )
     return AugmentedNetwork(model, AugmentationPolicy(**policy_args))
 
 

@@ -8,7 +8,7 @@
 - its probability: a relaxed Bernoulli gate per image (straight-through: the image is augmented
   or not, and the probability gets the gradient of the blend ``x + gate * (op(x) - x)``), our
   relaxation, since Kornia's operation probability takes no gradient by itself;
-- its magnitude: a continuous value on the operation's whole scale, handed to Kornia's auto
+- its magnitude: a continuous value on the operation's scale, handed to Kornia's auto
   operation (``forward_parameters(mag=...)``), which differentiates geometric and colour
   operations in it; for ``solarize`` and ``posterize``, whose Kornia implementations do not, DADA's
   straight-through estimator (the magnitude added and subtracted around the output).
@@ -17,8 +17,11 @@
 the policy bilevel against the validation loss, as DADA does with DARTS's second-order
 approximation: the validation loss reaches the policy only through one virtual SGD step of the
 weights, so its gradient is ``-xi * (grad_p L_train(w+) - grad_p L_train(w-)) / (2 eps)`` with
-``w+- = w +- eps * grad_w' L_val(w')``. The result is an ordinary discrete policy: each slot's
-argmax operation, its learned probability and magnitude rounded to the policy's grid.
+``w+- = w +- eps * grad_w' L_val(w')``. Probabilities and magnitudes are kept within the range
+of the space's candidates (``probabilities``, ``magnitudes``). The result is an ordinary discrete
+policy: each slot's argmax operation, its learned probability and magnitude rounded to the
+policy's grid. A dada search is one trial: the derived policy, evaluated with the network trained
+in the search.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ __all__ = ["RelaxedPolicy", "DadaTrainer", "DadaMutator"]
 
 #: Operations whose Kornia implementation gives the magnitude no gradient (threshold, bit depth).
 STRAIGHT_THROUGH_MAGNITUDE = frozenset({"solarize", "posterize"})
+#: How close a probability may come to 0 or 1: the relaxed Bernoulli needs a finite logit.
+PROBABILITY_MARGIN = 1e-3
 #: Kornia auto operations whose magnitude is signed: no random sign on top.
 SIGNED = frozenset({"shear_x", "shear_y", "translate_x", "translate_y", "rotate"})
 
@@ -70,7 +75,8 @@ def _kornia_operation(name: str) -> nn.Module:
 
 class RelaxedPolicy(nn.Module):
     """The differentiable form of ``policy``'s space: per slot and candidate operation, a Gumbel-softmax
-    logit, a probability and a magnitude (scaled to 0..1 over the operation's scale), all learnable."""
+    logit, a probability and a magnitude (scaled to 0..1 over the operation's scale), all learnable;
+    probabilities and magnitudes stay within the range of the policy's candidates (:meth:`project`)."""
 
     def __init__(self, policy: AugmentationPolicy, temperature: float = 0.5) -> None:
         super().__init__()
@@ -87,6 +93,22 @@ class RelaxedPolicy(nn.Module):
         self.magnitudes = nn.Parameter(torch.full(shape, 0.5))
         self.operations = nn.ModuleList(_kornia_operation(name) for name in self.ops)
         self.n_per_subpolicy = len(policy.subpolicies[0])
+        slot = self.slots[0]
+        self.probability_range = (
+            max(min(slot.prob.candidates), PROBABILITY_MARGIN),
+            min(max(slot.prob.candidates), 1 - PROBABILITY_MARGIN),
+        )
+        # bin b covers [b, b + 1) of Kornia's eleven-point scale, 0..1 here (see derive)
+        bins = slot.magnitude.candidates
+        self.magnitude_range = (min(bins) / 10, min((max(bins) + 1) / 10, 1.0))
+        self.project()
+
+    def project(self) -> None:
+        """Bring probabilities and magnitudes back within the candidates' range (after a step): inside
+        it, the forward pass still gives them a gradient."""
+        with torch.no_grad():
+            self.probabilities.clamp_(*self.probability_range)
+            self.magnitudes.clamp_(*self.magnitude_range)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` through one drawn sub-policy, every slot relaxed."""
@@ -105,7 +127,7 @@ class RelaxedPolicy(nn.Module):
     def _operation(self, slot: int, index: int, images: torch.Tensor) -> torch.Tensor:
         name, operation = self.ops[index], self.operations[index]
         shape = (images.shape[0],) + (1,) * (images.dim() - 1)
-        probability = self.probabilities[slot, index].clamp(1e-3, 1 - 1e-3)
+        probability = self.probabilities[slot, index].clamp(PROBABILITY_MARGIN, 1 - PROBABILITY_MARGIN)
         gate = torch.distributions.RelaxedBernoulli(torch.tensor(self.temperature), probs=probability).rsample(
             (images.shape[0],)
         )
@@ -148,8 +170,8 @@ def _nearest(candidates: list, value: float) -> int:
 
 
 class DadaMutator(Mutator):
-    """The mutator of a ``dada`` search: the trainer's search phase derives the policy, and every
-    trial evaluates it (``fix``); before that, a uniform draw."""
+    """The mutator of a ``dada`` search: the ``dada`` trainer's search phase derives the policy
+    (``fix``), which the search's one trial evaluates; without that trainer it is an error."""
 
     def __init__(self, model: Any, *, seed: int | None = None) -> None:
         super().__init__(model, seed=seed)
@@ -160,7 +182,12 @@ class DadaMutator(Mutator):
         return self._derived
 
     def sample_search(self) -> dict[str, Any]:
-        return dict(self._derived) if self._derived is not None else self.space.sample(self.rng)
+        if self._derived is None:
+            raise ConfigError("mutator 'dada': proposes the policy that trainer 'dada' derives; use trainer: dada")
+        return dict(self._derived)
+
+    def size(self) -> int:
+        return 1  # the derived policy
 
     def export(self) -> dict[str, Any]:
         return dict(self._derived or {})
@@ -173,9 +200,10 @@ class DadaTrainer:
     Each step first updates the policy (Adam, ``policy_lr``) with the second-order gradient of the
     validation loss, then the network's weights (SGD, cosine from ``w_lr``) on the training batch
     augmented by the relaxed policy. ``train_loss``, ``val_loss`` and ``val_accuracy`` are reported
-    per epoch; afterwards the mutator is fixed on the derived policy, which every trial evaluates
-    with the network trained in the search (retrain it with ``augment: POLICY.json`` on a
-    stand-alone trainer for a final number).
+    per epoch; afterwards the mutator is fixed on the derived policy, which the search's one trial
+    evaluates with the network trained in the search (a larger budget adds no trial; retrain it
+    with ``augment: POLICY.json`` on a stand-alone trainer for a final number). It takes no
+    ``augment``: its training batches are augmented by the policy it searches.
     """
 
     def __init__(
@@ -188,8 +216,15 @@ class DadaTrainer:
         policy_lr: float = 5e-3,
         temperature: float = 0.5,
         device: str | None = None,
+        augment: Any = None,
     ) -> None:
         from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
+
+        if augment is not None:
+            raise ValueError(
+                "augment: the dada trainer augments its training batches with the policy it searches; a fixed "
+                "augmentation would replace it (train the derived policy with augment: POLICY.json on another trainer)"
+            )
 
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size, allow_none=True)
@@ -273,13 +308,13 @@ class DadaTrainer:
                 return self.criterion(network(relaxed(inputs)), targets)
 
         original = [w.detach().clone() for w in weights]
-        steps = _gradients(train_loss(), weights)
+        steps = _gradients(train_loss(), weights, zeros=True)
         with torch.no_grad():  # the virtual step w' = w - xi * (momentum * buffer + grad + weight_decay * w)
             for w, step in zip(weights, steps):
                 buffer = w_optimizer.state.get(w, {}).get("momentum_buffer")
                 step = step + self.w_weight_decay * w + (0 if buffer is None else self.w_momentum * buffer)
                 w.sub_(xi * step)
-        val_gradients = _gradients(self.criterion(network(val_batch[0]), val_batch[1]), weights)
+        val_gradients = _gradients(self.criterion(network(val_batch[0]), val_batch[1]), weights, zeros=True)
         eps = 0.01 / torch.cat([g.flatten() for g in val_gradients]).norm().clamp_min(1e-12)
         policy = list(relaxed.parameters())
         perturbed = []
@@ -293,11 +328,10 @@ class DadaTrainer:
                 w.copy_(start)
         policy_optimizer.zero_grad(set_to_none=True)
         for parameter, plus, minus in zip(policy, *perturbed):
-            parameter.grad = -xi * (plus - minus) / (2 * eps)
+            if plus is not None and minus is not None:  # else not reached: Adam leaves it as it is
+                parameter.grad = -xi * (plus - minus) / (2 * eps)
         policy_optimizer.step()
-        with torch.no_grad():  # probabilities and scaled magnitudes stay in [0, 1]
-            relaxed.probabilities.clamp_(0, 1)
-            relaxed.magnitudes.clamp_(0, 1)
+        relaxed.project()
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
         from hyperbox.nas.estimators._device import resolve_device
@@ -306,7 +340,7 @@ class DadaTrainer:
         return build_subnet(model, arch).to(resolve_device(self.device, context))
 
 
-def _gradients(loss: torch.Tensor, tensors: list) -> list[torch.Tensor]:
-    """d loss / d tensors; zeros for tensors the loss does not reach (operations not drawn)."""
+def _gradients(loss: torch.Tensor, tensors: list, zeros: bool = False) -> list[torch.Tensor | None]:
+    """d loss / d tensors; for tensors the loss does not reach, None (or zeros with ``zeros``)."""
     found = torch.autograd.grad(loss, tensors, allow_unused=True)
-    return [torch.zeros_like(t) if g is None else g for t, g in zip(tensors, found)]
+    return [torch.zeros_like(t) if g is None and zeros else g for t, g in zip(tensors, found)]

@@ -83,6 +83,8 @@ def load_policy(
         raise ValueError(
             f"{where}: a policy for {document['in_channels']}-channel data; these have {in_channels} channel(s)"
         )
+    if in_channels is not None and document["in_channels"] is None:  # written for any data: its ops checked for these
+        check_document({**document, "in_channels": in_channels}, where)
     return kornia_module(document["subpolicies"], document["dims"])
 
 

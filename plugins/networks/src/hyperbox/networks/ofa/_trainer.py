@@ -12,6 +12,7 @@ from torch import nn
 
 from hyperbox.kernel import SearchSpace
 from hyperbox.nas.estimators._accuracy import logits_of
+from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._checkpoint import check_checkpoint_every
 from hyperbox.nas.trainers._oneshot import SupernetTrainer
 from hyperbox.nas.trainers._optim import (
@@ -76,7 +77,8 @@ class OFATrainer(SupernetTrainer):
     kind), gradients summed before one optimizer step. A dimension with a single value has no
     phase; a phase of 0 epochs is skipped. Epochs are numbered across phases in the reports
     (``train_loss``). Checkpoint (``ofa_supernet.pt``) and trials as :class:`SupernetTrainer`;
-    OFA recalibrates BatchNorm per subnet, as the accuracy estimator does.
+    OFA recalibrates BatchNorm per subnet, as the accuracy estimator does. ``augment`` (a batch
+    transform) augments each training batch on the training device; the teacher sees the same batch.
     """
 
     checkpoint_name = "ofa_supernet.pt"
@@ -103,7 +105,9 @@ class OFATrainer(SupernetTrainer):
         precision: int | str = 32,
         sync_bn: bool = False,
         device: str | None = None,
+        augment: Any = None,
     ) -> None:
+        check_augment(augment)
         check_checkpoint_every(checkpoint_every, allow_none=True)
         check_precision(precision)
         for name, value in (("largest_epochs", largest_epochs), ("kernel_epochs", kernel_epochs),
@@ -129,6 +133,7 @@ class OFATrainer(SupernetTrainer):
         self.kd_ratio, self.kd_temperature, self.subnets_per_step = kd_ratio, kd_temperature, subnets_per_step
         self.label_smoothing, self.grad_clip, self.device = label_smoothing, grad_clip, device
         self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
+        self.augment = augment
 
     def phases(self, model: nn.Module) -> list[Phase]:
         """The progressive-shrinking schedule for ``model``'s lists, phases of 0 epochs left out."""
@@ -211,8 +216,9 @@ class OFATrainer(SupernetTrainer):
         network.train()
         loss_sum, steps = 0.0, 0
         batch_size = self.batch_size or data.batch_size
+        augment = batch_transform(self.augment, training.device)
         for inputs, targets in training.processes.batches(data, "train", batch_size, seed=context.seed, epoch=epoch):
-            inputs, targets = inputs.to(training.device), targets.to(training.device)
+            inputs, targets = augment(inputs.to(training.device)), targets.to(training.device)
             teacher_logits = None
             if teacher is not None:
                 with torch.no_grad(), training.precision.autocast():
