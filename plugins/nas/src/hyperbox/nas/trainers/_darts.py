@@ -16,6 +16,7 @@ from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._distributed import Processes
 from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
 from hyperbox.nas.trainers._precision import check_precision
@@ -98,7 +99,17 @@ class DartsTrainer(LeadsFollowers):
                 f"trainer 'darts': {type(model).__name__} builds a network for each architecture, with no candidates "
                 "to weigh against each other; search it with random, evolution, optuna or mcts"
             )
-        processes = self._lead(context, FIT)
+        with self._lead(context, FIT) as processes:
+            self._fit(model, mutator, data, context, processes)
+        if hasattr(mutator, "fix"):
+            # Leave mixed mode on the derived architecture: a network that knows its paper's
+            # derivation rule (e.g. DARTS's top-2 edges by their strongest non-none op) applies it.
+            derive = getattr(model, "derive_arch", None)
+            mutator.fix(derive(mutator.probabilities()) if derive is not None else None)
+        context.log.info("darts_derived", arch=mutator.export())
+
+    def _fit(self, model: nn.Module, mutator: Any, data: Any, context: Any, processes: Processes) -> None:
+        """Search (or, resumed after the search, load its result) on this rank."""
         model.to(processes.device)
         if hasattr(mutator, "to"):
             mutator.to(processes.device)  # the architecture weights live in the mutator
@@ -121,12 +132,6 @@ class DartsTrainer(LeadsFollowers):
             if final is not None and processes.leader:  # a search kept in memory keeps no file
                 save_state_dict(final, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
                 checkpoint.discard()
-        if hasattr(mutator, "fix"):
-            # Leave mixed mode on the derived architecture: a network that knows its paper's
-            # derivation rule (e.g. DARTS's top-2 edges by their strongest non-none op) applies it.
-            derive = getattr(model, "derive_arch", None)
-            mutator.fix(derive(mutator.probabilities()) if derive is not None else None)
-        context.log.info("darts_derived", arch=mutator.export())
 
     def _search(
         self, model: nn.Module, mutator: Any, alphas: list, data: Any, context: Any, training: Training

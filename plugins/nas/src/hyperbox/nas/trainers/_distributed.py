@@ -10,6 +10,7 @@ summed over ranks before they are reported, and files written by rank 0 alone.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -24,11 +25,18 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Subse
 from hyperbox.kernel import ConfigError, TrialPruned
 from hyperbox.nas.estimators._device import resolve_device
 
-__all__ = ["OutOfStep", "Processes", "join"]
+__all__ = ["OutOfStep", "Processes", "join", "leave"]
 
 #: torch's own switch for collective checks; at INFO or DETAIL the ranks also compare the
 #: architectures they train at every step.
 DEBUG_ENV = "TORCH_DISTRIBUTED_DEBUG"
+#: How long the other ranks wait for rank 0's next word (:meth:`Processes.broadcast` with
+#: ``patient``): rank 0's search may estimate trials for hours between two trainings, far beyond
+#: the process group's collective timeout (gloo 30 min, nccl 10 min). torchrun ends every rank
+#: when one fails, so a rank 0 that died leaves nobody waiting this long.
+PATIENCE = datetime.timedelta(days=7)
+
+_patient_group: Any = None  # the process group for patient broadcasts, made at the first one
 
 
 class OutOfStep(RuntimeError):
@@ -52,9 +60,26 @@ def join(requested: str | None, context: Any) -> Processes:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # torch's default backends: gloo for CPU tensors, nccl for CUDA ones (so that rank 0 can
+        # join the group without knowing the device, see LeadsFollowers.close)
+        dist.init_process_group()
     debug = os.environ.get(DEBUG_ENV, "OFF").upper() in ("INFO", "DETAIL")
     return Processes(device, dist.get_rank(), dist.get_world_size(), debug=debug)
+
+
+def leave() -> None:
+    """Leave the process group (when this process joined one)."""
+    global _patient_group
+    _patient_group = None
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _patient() -> Any:
+    global _patient_group
+    if _patient_group is None:  # every rank reaches its first patient broadcast in the same order
+        _patient_group = dist.new_group(backend="gloo", timeout=PATIENCE)
+    return _patient_group
 
 
 class Processes:
@@ -124,21 +149,18 @@ class Processes:
             dist.all_reduce(gradient)
             gradient.div_(self.size)
 
-    def share_state(self, model: nn.Module) -> None:
-        """Give every rank rank 0's parameters and buffers (BatchNorm statistics drift per rank)."""
-        if not self.distributed:
-            return
-        with torch.no_grad():
-            for tensor in model.state_dict().values():
-                dist.broadcast(tensor, src=0)
-
     # -- agreement --------------------------------------------------------------------------------
-    def broadcast(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every rank (any picklable object)."""
+    def broadcast(self, value: Any, *, patient: bool = False) -> Any:
+        """Rank 0's ``value`` on every rank (any picklable object). ``patient``: the other ranks wait
+        for it up to :data:`PATIENCE` rather than the process group's timeout (rank 0 may be busy
+        with its search, not training)."""
         if not self.distributed:
             return value
         holder = [value]
-        dist.broadcast_object_list(holder, src=0, device=self.device if self.device.type == "cuda" else None)
+        if patient:
+            dist.broadcast_object_list(holder, src=0, group=_patient())
+        else:
+            dist.broadcast_object_list(holder, src=0, device=self.device if self.device.type == "cuda" else None)
         return holder[0]
 
     def check_same(self, what: str, value: Any) -> None:

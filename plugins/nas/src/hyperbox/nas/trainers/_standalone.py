@@ -9,6 +9,7 @@ from torch import nn
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._distributed import Processes
 from hyperbox.nas.trainers._followers import TRIAL, LeadsFollowers
 from hyperbox.nas.trainers._optim import (
     check_milestones,
@@ -33,6 +34,8 @@ class StandaloneTrainer(LeadsFollowers):
     ``randaugment``, ``trivialaugment`` or a policy JSON file) augments each training batch there.
     Returns the trained subnet in eval mode.
     """
+
+    trials_on_every_rank = True
 
     def __init__(
         self,
@@ -73,14 +76,30 @@ class StandaloneTrainer(LeadsFollowers):
         self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
-        from hyperbox.nas.subnet import build_subnet
+        with self._lead(context, TRIAL, {"arch": arch, "seed": context.seed}) as processes:
+            return self._train(model, arch, data, context, processes)
 
-        processes = self._lead(context, TRIAL, {"arch": arch, "seed": context.seed})
-        processes.check_same("standalone trial", arch)
+    def _train(
+        self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any, processes: Processes
+    ) -> nn.Module:
         trial = getattr(context, "trial", None)
         path = None if trial is None else context.state_path(f"trial-{trial.number}.last.pt")
-        training = Training(processes, EpochCheckpoint(path, self.checkpoint_every, processes), self.precision,
-                            self.sync_bn)  # fmt: skip
+        checkpoint = EpochCheckpoint(
+            path, self.checkpoint_every, processes, identity={"arch": arch, "seed": context.seed}
+        )
+        training = Training(processes, checkpoint, self.precision, self.sync_bn)
+        try:
+            network = self._epochs(model, arch, data, context, training)
+        except Exception:  # pruned or failed: nothing to resume
+            checkpoint.discard()
+            raise
+        checkpoint.discard()
+        return network
+
+    def _epochs(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any, training: Training) -> nn.Module:
+        from hyperbox.nas.subnet import build_subnet
+
+        processes = training.processes
         network = build_subnet(model, arch).to(training.device)
         augment = batch_transform(self.augment, training.device)
         optimizer = make_optimizer(self.optimizer, network.parameters(), self.lr, self.momentum, self.weight_decay)
@@ -108,6 +127,4 @@ class StandaloneTrainer(LeadsFollowers):
             if len(data.val):
                 metrics["val_accuracy"], metrics["val_loss"] = training.evaluate(network, data, "val", batch_size)
             training.end_of_epoch(context, epoch, metrics, state)
-        processes.share_state(network)  # rank 0's BatchNorm statistics everywhere: the same model to estimate
-        training.checkpoint.discard()
         return network.eval()
