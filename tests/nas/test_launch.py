@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -66,3 +68,38 @@ def test_the_processes_are_started_by_torchrun_on_this_machine():
     assert command[1:4] == ["-m", "torch.distributed.run", "--standalone"]
     assert "--nproc-per-node=2" in command
     assert command[-5:] == ["-m", "hyperbox.kernel", "run", "exp.yaml", "trainer.epochs=3"]
+
+
+def _digits_experiment(tmp_path, trainer: dict) -> Path:
+    data = {
+        "name": "np",
+        "seed": 0,
+        "output_dir": str(tmp_path / "runs"),
+        "dataset": {"name": "digits"},
+        "space": {"name": "digits_cnn"},
+        "mutator": "random",
+        "trainer": {"epochs": 1, "batch_size": 64, **trainer},
+        "estimators": ["params"],
+        "objective": "params",
+        "budget": {"trials": 2},
+    }
+    path = tmp_path / "digits.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", [{"name": "oneshot"}, {"name": "standalone", "checkpoint_every": 1}])
+def test_a_run_on_two_processes_writes_one_run_directory_and_resumes_on_two(hbk, tmp_path, trainer):
+    env = {"OMP_NUM_THREADS": "1"}
+    run = hbk("run", "-q", str(_digits_experiment(tmp_path, trainer)), "--nproc", "2", env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (directory,) = (tmp_path / "runs").iterdir()  # rank 0 alone wrote
+    events = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in events if e["event"] == "run_end"] == ["complete"]
+    assert len([e for e in events if e["event"] == "trial_end"]) == 2
+    assert not list(directory.glob("*.last.pt"))  # every training ended: no checkpoint left to resume from
+    # nothing left to train: the other rank is released all the same
+    resumed = hbk("run", "-q", "--resume", str(directory), "--nproc", "2", env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [directory.name]
