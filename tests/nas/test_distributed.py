@@ -266,3 +266,15 @@ def test_a_trial_failing_on_one_rank_ends_the_distributed_run(tmp_path):
     leader, _ = _follow(tmp_path, "fails")
     assert "crash" not in leader, leader.get("crash")
     assert "trial failed on rank 0 of 2 (RuntimeError: a broken disk)" in leader["error"]
+
+
+def test_every_sample_is_evaluated_by_exactly_one_rank():
+    from hyperbox.nas.datasets import synthetic
+
+    data = synthetic(num_samples=50, input_shape=(4,), seed=0, val_fraction=0.5, test_fraction=0)
+    seen, counted = [], 0
+    for rank in range(WORLD):
+        batches, count = Processes(torch.device("cpu"), rank, WORLD).evaluation_batches(data, "val", 8)
+        counted += count
+        seen.extend(tuple(x) for inputs, _ in batches for x in inputs.tolist())
+    assert counted == len(seen) == len(set(seen)) == len(data.split("val"))

@@ -116,13 +116,16 @@ class Processes:
             return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last), batch_size=None)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
 
-    def evaluation_batches(self, data: Any, split: str, batch_size: int) -> DataLoader:
-        """This rank's share of ``split`` for an evaluation: every ``size``-th sample from ``rank``,
-        none repeated, so that sums over ranks count each sample once."""
+    def evaluation_batches(self, data: Any, split: str, batch_size: int) -> tuple[DataLoader, int]:
+        """This rank's share of ``split`` for an evaluation, and its size: every ``size``-th sample
+        from ``rank``, none repeated, so that sums over ranks count each sample once."""
         dataset = data.split(split)
+        share = range(self.rank, len(dataset), self.size)
+        if isinstance(dataset, TensorDataset):  # whole batches of indices at once, as DataSplits.loader does
+            return DataLoader(dataset, sampler=BatchSampler(share, batch_size, False), batch_size=None), len(share)
         if self.distributed:
-            dataset = Subset(dataset, range(self.rank, len(dataset), self.size))
-        return DataLoader(dataset, batch_size=batch_size)
+            dataset = Subset(dataset, share)
+        return DataLoader(dataset, batch_size=batch_size), len(share)
 
     # -- models -----------------------------------------------------------------------------------
     def wrap(self, model: nn.Module, *, supernet: bool = True, sync_bn: bool = False) -> nn.Module:
