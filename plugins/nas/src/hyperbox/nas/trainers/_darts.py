@@ -25,6 +25,9 @@ from hyperbox.nas.trainers._training import Training
 CHECKPOINT = "darts.pt"
 #: the training state after the last finished epoch, while the search runs
 EPOCH_CHECKPOINT = "darts.last.pt"
+#: the validation batches' order is drawn from seed + VAL_ORDER + epoch: never the order of a
+#: training epoch (seed + epoch), even when both splits have the same size
+VAL_ORDER = 1_000_000
 
 
 class DartsTrainer(LeadsFollowers):
@@ -162,7 +165,7 @@ class DartsTrainer(LeadsFollowers):
             model.train()
             loss_sum, steps = 0.0, 0
             train_batches = batches(data, "train", batch_size, seed=context.seed, epoch=epoch)
-            val_batches = batches(data, "val", batch_size, seed=context.seed + 1, epoch=epoch)
+            val_batches = batches(data, "val", batch_size, seed=context.seed + VAL_ORDER, epoch=epoch)
             for (x_train, y_train), (x_val, y_val) in zip(train_batches, cycle(val_batches)):
                 train_batch = (augment(x_train.to(training.device)), y_train.to(training.device))
                 val_batch = (x_val.to(training.device), y_val.to(training.device))
@@ -182,20 +185,14 @@ class DartsTrainer(LeadsFollowers):
             return self.criterion(logits_of(model(inputs)), targets)
 
     def weight_step(
-        self, model: nn.Module, weights: list, w_optimizer: torch.optim.Optimizer, batch: tuple, training=None
+        self, model: nn.Module, weights: list, w_optimizer: torch.optim.Optimizer, batch: tuple, training: Training
     ) -> float:
         """One SGD step of the network weights on a training batch (``model`` wrapped for every
         rank: gradients averaged over ranks); returns the loss."""
         w_optimizer.zero_grad(set_to_none=True)
         loss = self.loss(model, batch, training)
-        if training is None:
-            loss.backward()
-            if self.grad_clip:
-                nn.utils.clip_grad_norm_(weights, self.grad_clip)
-            w_optimizer.step()
-        else:
-            training.precision.backward(loss)
-            training.precision.step(w_optimizer, weights, self.grad_clip)
+        training.precision.backward(loss)
+        training.precision.step(w_optimizer, weights, self.grad_clip)
         return loss.item()
 
     def alpha_step(

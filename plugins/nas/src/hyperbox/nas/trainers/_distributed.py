@@ -146,11 +146,13 @@ class Processes:
 
     def average_gradients(self, gradients: Sequence[torch.Tensor]) -> None:
         """Average ``gradients`` (computed outside DDP's backward, e.g. architecture weights') over ranks."""
-        if not self.distributed:
+        if not self.distributed or not gradients:
             return
-        for gradient in gradients:
-            dist.all_reduce(gradient)
-            gradient.div_(self.size)
+        flat = torch.cat([gradient.reshape(-1) for gradient in gradients])  # one collective for them all
+        dist.all_reduce(flat)
+        flat.div_(self.size)
+        for gradient, average in zip(gradients, flat.split([g.numel() for g in gradients])):
+            gradient.copy_(average.view_as(gradient))
 
     # -- agreement --------------------------------------------------------------------------------
     def broadcast(self, value: Any, *, patient: bool = False) -> Any:
