@@ -38,7 +38,7 @@ def _refused(hbk, tmp_path, *args, site=None) -> str:
 
 
 def test_more_processes_than_cores_are_refused(hbk, tmp_path):
-    cores = os.cpu_count()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # ours to use
     line = _refused(hbk, tmp_path, str(_experiment(tmp_path)), "--nproc", str(cores + 1))
     assert f"--nproc {cores + 1}: this machine has {cores} CPU cores" in line
 
@@ -61,6 +61,18 @@ def test_a_trainer_that_cannot_train_distributed_is_refused(hbk, tmp_path, toy_s
 def test_nproc_shares_no_study_with_workers(hbk, tmp_path, other):
     line = _refused(hbk, tmp_path, str(_experiment(tmp_path)), "--nproc", "2", *other)
     assert "cannot share a study with workers" in line
+
+
+def test_a_study_storage_in_the_experiment_is_refused(hbk, tmp_path):
+    experiment = _experiment(tmp_path)
+    experiment.write_text(yaml.safe_dump({**yaml.safe_load(experiment.read_text()), "storage": "sqlite:///x.db"}))
+    line = _refused(hbk, tmp_path, str(experiment), "--nproc", "2")
+    assert "exp.yaml: storage: one training on several processes (--nproc); it cannot share a study" in line
+
+
+def test_sync_bn_on_searchable_batchnorm_is_refused(hbk, tmp_path):
+    line = _refused(hbk, tmp_path, str(_experiment(tmp_path, sync_bn=True)), "--nproc", "2")
+    assert "sync_bn: true: " in line and "is a searchable BatchNorm" in line
 
 
 def test_the_processes_are_started_by_torchrun_on_this_machine():

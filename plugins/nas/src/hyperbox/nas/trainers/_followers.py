@@ -24,7 +24,14 @@ import torch
 
 from hyperbox.kernel import ConfigError, HyperboxError, TrialPruned
 from hyperbox.nas.estimators._device import resolve_device
-from hyperbox.nas.trainers._distributed import Processes, check_sync_bn_device, join, leave, world_size
+from hyperbox.nas.trainers._distributed import (
+    Processes,
+    check_sync_bn,
+    check_sync_bn_device,
+    join,
+    leave,
+    world_size,
+)
 from hyperbox.nas.trainers._precision import Precision
 
 __all__ = ["LeadsFollowers"]
@@ -65,10 +72,13 @@ class LeadsFollowers:
             self._released = True  # the trials run on rank 0 alone: the others are done
             leave()
 
-    def check_launch(self, device: str, processes: int) -> None:
+    def check_launch(self, device: str, processes: int, model: Any = None) -> None:
         """Refuse, before any process starts, a training on ``processes`` processes that ``device``
         (the trainer's own, else the run's) cannot hold: more processes than CUDA devices or CPU
-        cores, ``precision: 16-mixed`` or ``sync_bn`` off CUDA."""
+        cores, ``precision: 16-mixed`` off CUDA, ``sync_bn`` off CUDA or on ``model``'s searchable
+        BatchNorm layers."""
+        if getattr(self, "sync_bn", False) and model is not None:
+            check_sync_bn(model)
         try:
             where = resolve_device(self.device, _Device(device))
         except ValueError as error:
