@@ -9,7 +9,6 @@ from torch import nn
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
-from hyperbox.nas.trainers._distributed import Processes
 from hyperbox.nas.trainers._followers import TRIAL, LeadsFollowers
 from hyperbox.nas.trainers._optim import (
     check_milestones,
@@ -77,26 +76,20 @@ class StandaloneTrainer(LeadsFollowers):
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
         with self._lead(context, TRIAL, {"arch": arch, "seed": context.seed}) as processes:
-            return self._train(model, arch, data, context, processes)
-
-    def _train(
-        self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any, processes: Processes
-    ) -> nn.Module:
-        trial = getattr(context, "trial", None)
-        path = None if trial is None else context.state_path(f"trial-{trial.number}.last.pt")
-        checkpoint = EpochCheckpoint(
-            path, self.checkpoint_every, processes, identity={"arch": arch, "seed": context.seed}
-        )
-        training = Training(processes, checkpoint, self.precision, self.sync_bn)
-        try:
-            network = self._epochs(model, arch, data, context, training)
-        except Exception:  # pruned or failed: nothing to resume
-            checkpoint.discard()
-            raise
+            trial = getattr(context, "trial", None)
+            path = None if trial is None else context.state_path(f"trial-{trial.number}.last.pt")
+            identity = {"arch": arch, "seed": context.seed}  # a resumed search may propose another
+            checkpoint = EpochCheckpoint(path, self.checkpoint_every, processes, identity=identity)
+            training = Training(processes, checkpoint, self.precision, self.sync_bn)
+            try:
+                network = self._train(model, arch, data, context, training)
+            except Exception:  # pruned or failed: nothing to resume
+                checkpoint.discard()
+                raise
         checkpoint.discard()
         return network
 
-    def _epochs(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any, training: Training) -> nn.Module:
+    def _train(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any, training: Training) -> nn.Module:
         from hyperbox.nas.subnet import build_subnet
 
         processes = training.processes
