@@ -10,18 +10,18 @@ from hyperbox.nas import ops
 from hyperbox.nas.datasets import synthetic
 from hyperbox.nas.mutators import GDASMutator
 from hyperbox.nas.spaces import OperationSpace, ValueSpace
-from hyperbox.nas.trainers import DartsTrainer, OneShotTrainer
+from hyperbox.nas.trainers import DartsTrainer, OneShotTrainer, StandaloneTrainer
 
 torch.set_num_threads(1)
 
 
-class _Stop(Exception):
-    """Stands for a kill between two epochs."""
+class _Stop(BaseException):
+    """Stands for a kill between two epochs (not an Exception: nothing handles it as a failed training)."""
 
 
 class _Context:
-    def __init__(self, directory, *, resumed: bool = False, stop_after: int | None = None) -> None:
-        self.directory, self.seed, self.resumed, self.device = directory, 0, resumed, "cpu"
+    def __init__(self, directory, *, resumed: bool = False, stop_after: int | None = None, trial=None) -> None:
+        self.directory, self.seed, self.resumed, self.device, self.trial = directory, 0, resumed, "cpu", trial
         self.stop_after, self.epochs = stop_after, []
         self.log = type("Log", (), {"info": lambda self, *a, **k: None})()
         directory.mkdir(exist_ok=True)
@@ -102,3 +102,35 @@ def test_gdas_search_resumes_with_the_uninterrupted_alphas_and_weights(tmp_path)
 def test_checkpoint_every_must_be_a_positive_number_of_epochs():
     with pytest.raises(ValueError, match="checkpoint_every=0"):
         OneShotTrainer(checkpoint_every=0)
+
+
+def _trial(number: int = 0):
+    return type("Trial", (), {"number": number})()
+
+
+def test_a_stand_alone_trial_resumes_only_the_architecture_it_checkpointed(tmp_path):
+    trainer = StandaloneTrainer(epochs=3, batch_size=16, checkpoint_every=1)
+    with pytest.raises(_Stop):
+        trainer.trial(_supernet(), {"width": 0}, _data(), _Context(tmp_path, stop_after=0, trial=_trial()))
+    assert (tmp_path / "trial-0.last.pt").is_file()  # a stop between epochs (a kill) keeps it
+    same = _Context(tmp_path, resumed=True, stop_after=1, trial=_trial())
+    with pytest.raises(_Stop):
+        trainer.trial(_supernet(), {"width": 0}, _data(), same)
+    assert same.epochs == [1]  # resumed after epoch 0
+    other = _Context(tmp_path, resumed=True, trial=_trial())  # the resumed search proposes another architecture
+    trainer.trial(_supernet(), {"width": 1}, _data(), other)
+    assert other.epochs == [0, 1, 2]  # trained from scratch, not from the other architecture's weights
+    assert not (tmp_path / "trial-0.last.pt").exists()
+
+
+def test_a_pruned_or_failed_trial_leaves_no_checkpoint(tmp_path):
+    from hyperbox.kernel import TrialPruned
+
+    class _Pruning(_Context):
+        def report(self, epoch: int, metrics: dict) -> None:
+            raise TrialPruned(f"pruned at epoch {epoch}")
+
+    trainer = StandaloneTrainer(epochs=3, batch_size=16, checkpoint_every=1)
+    with pytest.raises(TrialPruned):
+        trainer.trial(_supernet(), {"width": 0}, _data(), _Pruning(tmp_path, trial=_trial()))
+    assert not (tmp_path / "trial-0.last.pt").exists()

@@ -171,3 +171,110 @@ def test_every_sample_is_in_exactly_one_ranks_shard(split):
         for inputs, _ in Processes(torch.device("cpu"), rank, WORLD).batches(data, split, 50, seed=0, epoch=3):
             seen.extend(map(tuple, inputs.tolist()))
     assert len(seen) == 50 and len(set(seen)) == 50
+
+
+# -- the other ranks follow rank 0's search ------------------------------------------------------
+SHORT = 2  # seconds: the process group's collective timeout in these tests (gloo's default is 30 min)
+
+
+def _follower_context(seed: int = 0):
+    from hyperbox.kernel.context import Context
+
+    log = type("Log", (), {"info": lambda self, *a, **k: None})()
+    return Context(seed=seed, device="cpu", log=log)
+
+
+def _follow_rank(rank: int, store: str, out: str, case: str, port: int) -> None:
+    """Rank 0 runs what a search runs (its trainings, time alone in between, ``close``); rank 1 follows."""
+    import datetime
+    import time
+
+    from hyperbox.kernel import HyperboxError
+    from hyperbox.nas.datasets import synthetic
+    from hyperbox.nas.trainers import StandaloneTrainer
+
+    os.environ.update(GLOO_SOCKET_IFNAME="lo", WORLD_SIZE=str(WORLD), RANK=str(rank), LOCAL_RANK=str(rank),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))  # fmt: skip
+    torch.set_num_threads(1)
+    if case != "never_trains":  # else the trainers join the group themselves, from torchrun's environment
+        timeout = datetime.timedelta(seconds=SHORT)
+        dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD, timeout=timeout)
+    data = synthetic(num_samples=64, num_classes=3, input_shape=(12,), seed=0, val_fraction=0.25, test_fraction=0)
+    trainer = OneShotTrainer(epochs=1, batch_size=8) if case == "oneshot" else StandaloneTrainer(epochs=1, batch_size=8)
+    model, context = _supernet(), _follower_context()
+    result = {"error": None}
+    try:
+        if rank > 0:
+            trainer.follow(model, None, data, context)
+        elif case == "oneshot":
+            trainer.fit(model, None, data, context)
+            time.sleep(SHORT + 1)  # the search estimates its trials on rank 0 alone
+            trainer.close()
+        elif case == "standalone":
+            for arch in ({"width": 0, "op": 0}, {"width": 1, "op": 1}):
+                trainer.trial(model, arch, data, context)
+                time.sleep(SHORT + 1)  # the estimators run on rank 0 alone
+            trainer.close()
+        elif case == "fails":
+            try:
+                trainer.trial(model, {"width": 0, "op": 0}, _Failing(data), context)
+            except HyperboxError as error:
+                result["error"] = str(error)
+            trainer.close()  # returns at once: rank 1 is stuck in the failed trial
+        else:  # never_trains: e.g. a resumed run with nothing left to train
+            trainer.close()
+    except Exception:
+        result = {"crash": traceback.format_exc()}
+    torch.save(result, f"{out}/rank{rank}.pt")
+    os._exit(0)  # a rank left inside a failed trial's collective would wait for its timeout
+
+
+class _Failing:
+    """Data whose training split breaks on rank 0 only."""
+
+    def __init__(self, data) -> None:
+        self.data, self.batch_size, self.val = data, data.batch_size, data.val
+
+    def split(self, name: str):
+        if dist.get_rank() == 0:
+            raise RuntimeError("a broken disk")
+        return self.data.split(name)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        return listener.getsockname()[1]
+
+
+def _follow(tmp_path, case: str) -> list[dict]:
+    args = (str(tmp_path / "store"), str(tmp_path), case, _free_port())
+    mp.start_processes(_follow_rank, args=args, nprocs=WORLD, start_method="fork")
+    return [torch.load(tmp_path / f"rank{rank}.pt", weights_only=True) for rank in range(WORLD)]
+
+
+@pytest.mark.parametrize("case", ["oneshot", "standalone", "never_trains"])
+def test_the_other_ranks_wait_for_rank_0s_search_beyond_the_collective_timeout(tmp_path, case):
+    for result in _follow(tmp_path, case):
+        assert "crash" not in result, result.get("crash")
+        assert result["error"] is None
+
+
+def test_a_trial_failing_on_one_rank_ends_the_distributed_run(tmp_path):
+    leader, _ = _follow(tmp_path, "fails")
+    assert "crash" not in leader, leader.get("crash")
+    assert "trial failed on rank 0 of 2 (RuntimeError: a broken disk)" in leader["error"]
+
+
+def test_every_sample_is_evaluated_by_exactly_one_rank():
+    from hyperbox.nas.datasets import synthetic
+
+    data = synthetic(num_samples=50, input_shape=(4,), seed=0, val_fraction=0.5, test_fraction=0)
+    seen, counted = [], 0
+    for rank in range(WORLD):
+        batches, count = Processes(torch.device("cpu"), rank, WORLD).evaluation_batches(data, "val", 8)
+        counted += count
+        seen.extend(tuple(x) for inputs, _ in batches for x in inputs.tolist())
+    assert counted == len(seen) == len(set(seen)) == len(data.split("val"))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,7 +38,7 @@ def _refused(hbk, tmp_path, *args, site=None) -> str:
 
 
 def test_more_processes_than_cores_are_refused(hbk, tmp_path):
-    cores = os.cpu_count()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()  # ours to use
     line = _refused(hbk, tmp_path, str(_experiment(tmp_path)), "--nproc", str(cores + 1))
     assert f"--nproc {cores + 1}: this machine has {cores} CPU cores" in line
 
@@ -61,8 +63,55 @@ def test_nproc_shares_no_study_with_workers(hbk, tmp_path, other):
     assert "cannot share a study with workers" in line
 
 
+def test_a_study_storage_in_the_experiment_is_refused(hbk, tmp_path):
+    experiment = _experiment(tmp_path)
+    experiment.write_text(yaml.safe_dump({**yaml.safe_load(experiment.read_text()), "storage": "sqlite:///x.db"}))
+    line = _refused(hbk, tmp_path, str(experiment), "--nproc", "2")
+    assert "exp.yaml: storage: one training on several processes (--nproc); it cannot share a study" in line
+
+
+def test_sync_bn_on_searchable_batchnorm_is_refused(hbk, tmp_path):
+    line = _refused(hbk, tmp_path, str(_experiment(tmp_path, sync_bn=True)), "--nproc", "2")
+    assert "sync_bn: true: " in line and "is a searchable BatchNorm" in line
+
+
 def test_the_processes_are_started_by_torchrun_on_this_machine():
     command = torchrun_command(2, ["exp.yaml", "trainer.epochs=3"])
     assert command[1:4] == ["-m", "torch.distributed.run", "--standalone"]
     assert "--nproc-per-node=2" in command
     assert command[-5:] == ["-m", "hyperbox.kernel", "run", "exp.yaml", "trainer.epochs=3"]
+
+
+def _digits_experiment(tmp_path, trainer: dict) -> Path:
+    data = {
+        "name": "np",
+        "seed": 0,
+        "output_dir": str(tmp_path / "runs"),
+        "dataset": {"name": "digits"},
+        "space": {"name": "digits_cnn"},
+        "mutator": "random",
+        "trainer": {"epochs": 1, "batch_size": 64, **trainer},
+        "estimators": ["params"],
+        "objective": "params",
+        "budget": {"trials": 2},
+    }
+    path = tmp_path / "digits.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", [{"name": "oneshot"}, {"name": "standalone", "checkpoint_every": 1}])
+def test_a_run_on_two_processes_writes_one_run_directory_and_resumes_on_two(hbk, tmp_path, trainer):
+    env = {"OMP_NUM_THREADS": "1"}
+    run = hbk("run", "-q", str(_digits_experiment(tmp_path, trainer)), "--nproc", "2", env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (directory,) = (tmp_path / "runs").iterdir()  # rank 0 alone wrote
+    events = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in events if e["event"] == "run_end"] == ["complete"]
+    assert len([e for e in events if e["event"] == "trial_end"]) == 2
+    assert not list(directory.glob("*.last.pt"))  # every training ended: no checkpoint left to resume from
+    # nothing left to train: the other rank is released all the same
+    resumed = hbk("run", "-q", "--resume", str(directory), "--nproc", "2", env=env, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == [directory.name]

@@ -253,3 +253,22 @@ def test_second_order_alpha_gradient_is_the_unrolled_hypergradient():
     first_order = torch.autograd.grad(loss(params, val), alpha)[0]
     torch.testing.assert_close(found, exact, rtol=1e-4, atol=1e-8)
     assert not torch.allclose(first_order, exact, rtol=1e-3, atol=1e-8)  # the second-order term matters here
+
+
+def test_darts_never_orders_its_validation_batches_as_a_training_epoch(tmp_path, monkeypatch):
+    from hyperbox.nas.trainers._distributed import Processes
+
+    orders: dict[str, set[int]] = {"train": set(), "val": set()}
+    batches = Processes.batches
+
+    def recording(self, data, split, batch_size, *, seed, epoch, shuffle=True):
+        orders[split].add(seed + epoch)  # DistributedSampler draws the order from seed + epoch
+        return batches(self, data, split, batch_size, seed=seed, epoch=epoch, shuffle=shuffle)
+
+    monkeypatch.setattr(Processes, "batches", recording)
+    data = synthetic(num_samples=64, num_classes=3, input_shape=(12,), seed=0, val_fraction=0.5, test_fraction=0)
+    torch.manual_seed(0)
+    model = nn.Sequential(OperationSpace([nn.Linear(12, 3), nn.Sequential(nn.Linear(12, 3), nn.Tanh())], key="op"))
+    DartsTrainer(epochs=3, batch_size=16).fit(model, DartsMutator(model, seed=0), data, _Context(tmp_path))
+    assert len(orders["train"]) == len(orders["val"]) == 3
+    assert not orders["train"] & orders["val"]  # equal-sized splits: the old seed + 1 repeated the next epoch's order

@@ -161,17 +161,24 @@ class _Log:
             self.phase = fields["phase"]
 
 
+class _Stop(BaseException):
+    """Stands for a kill between two epochs."""
+
+
 class _Context:
-    def __init__(self, directory) -> None:
-        self.directory, self.seed, self.resumed, self.device = directory, 0, False, "cpu"
+    def __init__(self, directory, *, resumed: bool = False, stop_after: int | None = None) -> None:
+        self.directory, self.seed, self.resumed, self.device = directory, 0, resumed, "cpu"
         self.reports: list[tuple[int, dict]] = []
-        self.log = _Log()
+        self.log, self.stop_after = _Log(), stop_after
+        directory.mkdir(parents=True, exist_ok=True)
 
     def state_path(self, name: str):
         return self.directory / name
 
     def report(self, epoch: int, metrics: dict) -> None:
         self.reports.append((epoch, dict(metrics)))
+        if epoch == self.stop_after:
+            raise _Stop
 
 
 def test_the_schedule_follows_progressive_shrinking():
@@ -228,6 +235,27 @@ def test_only_the_largest_phase_leaves_the_kernel_transforms_untouched(tmp_path)
         network, None, digits(resize=32, batch_size=256), _Context(tmp_path)
     )
     assert torch.equal(network.stages[0].blocks[0].depth_conv[0].kernel_transforms["5to3"], torch.eye(9))
+
+
+@pytest.mark.parametrize("stop_after", [1, 2])  # inside the phases; just before the expand phase (its channel sort)
+def test_a_resumed_progressive_shrinking_ends_with_the_uninterrupted_weights(tmp_path, stop_after):
+    from hyperbox.nas.datasets import synthetic
+
+    data = synthetic(num_samples=48, num_classes=4, input_shape=(1, 32, 32), seed=0, val_fraction=0, test_fraction=0)
+    trainer = OFATrainer(largest_epochs=1, kernel_epochs=1, depth_epochs=1, expand_epochs=1, batch_size=16)
+    assert [phase.name for phase in trainer.phases(_tiny())] == ["largest", "kernel", "depth", "expand"]
+    torch.manual_seed(0)
+    whole = _tiny(num_classes=4)
+    trainer.fit(whole, None, data, _Context(tmp_path / "whole"))
+    torch.manual_seed(0)
+    with pytest.raises(_Stop):
+        trainer.fit(_tiny(num_classes=4), None, data, _Context(tmp_path / "stopped", stop_after=stop_after))
+    torch.manual_seed(123)  # a new process: its generators start elsewhere
+    resumed, context = _tiny(num_classes=4), _Context(tmp_path / "stopped", resumed=True)
+    trainer.fit(resumed, None, data, context)
+    assert [epoch for epoch, _ in context.reports] == list(range(stop_after + 1, 4))
+    expected = whole.state_dict()
+    assert all(torch.equal(tensor, expected[name]) for name, tensor in resumed.state_dict().items())
 
 
 def test_soft_cross_entropy_is_the_cross_entropy_to_the_teacher_distribution():

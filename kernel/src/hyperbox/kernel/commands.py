@@ -112,12 +112,16 @@ def _distributed_experiment(args: argparse.Namespace) -> Any:
 def _check_distributed(args: argparse.Namespace, nproc: int) -> None:
     """Refuse, before any process starts, what cannot train on ``nproc`` processes: workers or a
     shared study, searched trainer arguments, a trainer without ``follow``, and what its
-    ``check_launch(device, nproc)`` refuses (more processes than devices, float16 on a CPU...)."""
+    ``check_launch(device, nproc, model)`` refuses (more processes than devices, float16 on a CPU...)."""
     from hyperbox.kernel.compose import build_search
 
     if args.workers or args.storage or args.study:
         raise ConfigError("--nproc: one training on several processes; it cannot share a study with workers")
     experiment = _distributed_experiment(args)
+    if experiment.storage is not None:
+        raise ConfigError(
+            f"{experiment.source}: storage: one training on several processes (--nproc); it cannot share a study"
+        )
     if experiment.hparams:
         raise ConfigError(f"{experiment.source}: hparams: searched trainer arguments cannot train on several processes")
     search = build_search(experiment, console=False, in_memory=True)  # never started: nothing written
@@ -129,7 +133,7 @@ def _check_distributed(args: argparse.Namespace, nproc: int) -> None:
             )
         check = getattr(trainer, "check_launch", None)
         if check is not None:
-            check(experiment.device, nproc)
+            check(experiment.device, nproc, search.model)
     finally:
         search.close()
 

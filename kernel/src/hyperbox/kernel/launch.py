@@ -2,10 +2,12 @@
 
 ``hbk run EXPERIMENT --nproc N`` checks the experiment, then hands it to PyTorch's own launcher,
 ``python -m torch.distributed.run --standalone --nproc-per-node N -m hyperbox.kernel run ...``,
-which starts N processes and their rendezvous. Across machines, start it with ``torchrun``
-yourself (``--nnodes``, ``--rdzv-endpoint``, ...). In every process torchrun sets ``RANK`` and
-``WORLD_SIZE``: rank 0 runs the search and writes the run directory, the other ranks follow its
-trainings (see :meth:`hyperbox.kernel.Search.follow`) and write nothing.
+which starts N processes and their rendezvous. On one machine the ranks talk over loopback
+(``GLOO_SOCKET_IFNAME``/``NCCL_SOCKET_IFNAME=lo`` unless set); torchrun's own key-value stores
+(``TCPStore``) listen on every interface, on free ports, for as long as the run lasts. Across
+machines, start it with ``torchrun`` yourself (``--nnodes``, ``--rdzv-endpoint``, ...). In every
+process torchrun sets ``RANK`` and ``WORLD_SIZE``: rank 0 runs the search and writes the run
+directory, the other ranks follow its trainings (see :meth:`hyperbox.kernel.Search.follow`) and write nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ import sys
 from collections.abc import Sequence
 
 __all__ = ["distributed_rank", "launch", "torchrun_command"]
+
+#: the network interface gloo and nccl connect the ranks of ``--nproc`` through
+LOOPBACK = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
 
 
 def distributed_rank() -> int | None:
@@ -46,4 +51,6 @@ def launch(nproc: int, run_args: Sequence[str]) -> int:
     from hyperbox.kernel.workers import worker_environment
 
     env = worker_environment(nproc, get_manager().disabled)  # the cores split between the processes
+    for variable in LOOPBACK:
+        env.setdefault(variable, "lo")  # the ranks of one machine talk over loopback
     return subprocess.call(torchrun_command(nproc, run_args), env=env)

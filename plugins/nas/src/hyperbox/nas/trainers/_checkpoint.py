@@ -10,6 +10,7 @@ never stopped: on one process, it ends with the weights of an uninterrupted run,
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 from collections.abc import Mapping
@@ -33,14 +34,18 @@ def check_checkpoint_every(value: int | None, allow_none: bool = False) -> None:
 
 class EpochCheckpoint:
     """The checkpoint file ``path`` (None: a search kept in memory keeps none) of a training on
-    ``processes``, written every ``every`` epochs (None: never).
+    ``processes``, written every ``every`` epochs (None: never). ``identity`` (JSON-like, e.g. a
+    trial's architecture and seed) says which training the file belongs to: a file written for
+    another identity is not resumed from.
 
     ``objects`` map names to what the state is made of: anything with ``state_dict`` and
     ``load_state_dict``, a ``random.Random``, a ``torch.Generator``, a list of tensors, or None.
     """
 
-    def __init__(self, path: Path | None, every: int | None, processes: Processes) -> None:
+    def __init__(self, path: Path | None, every: int | None, processes: Processes, identity: Any = None) -> None:
         self.path, self.every, self.processes = path, every, processes
+        # as text: any decision compares, and a weights-only load reads it back
+        self.identity = None if identity is None else json.dumps(identity, sort_keys=True, default=str)
 
     def restore(self, resumed: bool, objects: Mapping[str, Any]) -> int:
         """Load the last checkpoint into ``objects`` when the run is ``resumed`` and one exists;
@@ -57,6 +62,8 @@ class EpochCheckpoint:
         state = None
         if self.processes.leader and resumed and self.path is not None and self.path.is_file():
             state = load_state_dict(self.path, map_location="cpu")
+            if state.get("identity") != self.identity:  # another training's file (e.g. another architecture)
+                state = None
         return self.processes.broadcast(state)
 
     @staticmethod
@@ -71,6 +78,7 @@ class EpochCheckpoint:
         if self.path is None or self.every is None or not self.processes.leader or (epoch + 1) % self.every:
             return
         state = {
+            "identity": self.identity,
             "epoch": epoch,
             "objects": {name: _state_of(target) for name, target in objects.items()},
             "generators": _global_generators(),

@@ -16,6 +16,7 @@ from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._distributed import Processes
 from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
 from hyperbox.nas.trainers._precision import check_precision
@@ -24,6 +25,9 @@ from hyperbox.nas.trainers._training import Training
 CHECKPOINT = "darts.pt"
 #: the training state after the last finished epoch, while the search runs
 EPOCH_CHECKPOINT = "darts.last.pt"
+#: the validation batches' order is drawn from seed + VAL_ORDER + epoch: never the order of a
+#: training epoch (seed + epoch), even when both splits have the same size
+VAL_ORDER = 1_000_000
 
 
 class DartsTrainer(LeadsFollowers):
@@ -98,7 +102,17 @@ class DartsTrainer(LeadsFollowers):
                 f"trainer 'darts': {type(model).__name__} builds a network for each architecture, with no candidates "
                 "to weigh against each other; search it with random, evolution, optuna or mcts"
             )
-        processes = self._lead(context, FIT)
+        with self._lead(context, FIT) as processes:
+            self._fit(model, mutator, data, context, processes)
+        if hasattr(mutator, "fix"):
+            # Leave mixed mode on the derived architecture: a network that knows its paper's
+            # derivation rule (e.g. DARTS's top-2 edges by their strongest non-none op) applies it.
+            derive = getattr(model, "derive_arch", None)
+            mutator.fix(derive(mutator.probabilities()) if derive is not None else None)
+        context.log.info("darts_derived", arch=mutator.export())
+
+    def _fit(self, model: nn.Module, mutator: Any, data: Any, context: Any, processes: Processes) -> None:
+        """Search (or, resumed after the search, load its result) on this rank."""
         model.to(processes.device)
         if hasattr(mutator, "to"):
             mutator.to(processes.device)  # the architecture weights live in the mutator
@@ -121,12 +135,6 @@ class DartsTrainer(LeadsFollowers):
             if final is not None and processes.leader:  # a search kept in memory keeps no file
                 save_state_dict(final, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
                 checkpoint.discard()
-        if hasattr(mutator, "fix"):
-            # Leave mixed mode on the derived architecture: a network that knows its paper's
-            # derivation rule (e.g. DARTS's top-2 edges by their strongest non-none op) applies it.
-            derive = getattr(model, "derive_arch", None)
-            mutator.fix(derive(mutator.probabilities()) if derive is not None else None)
-        context.log.info("darts_derived", arch=mutator.export())
 
     def _search(
         self, model: nn.Module, mutator: Any, alphas: list, data: Any, context: Any, training: Training
@@ -157,7 +165,7 @@ class DartsTrainer(LeadsFollowers):
             model.train()
             loss_sum, steps = 0.0, 0
             train_batches = batches(data, "train", batch_size, seed=context.seed, epoch=epoch)
-            val_batches = batches(data, "val", batch_size, seed=context.seed + 1, epoch=epoch)
+            val_batches = batches(data, "val", batch_size, seed=context.seed + VAL_ORDER, epoch=epoch)
             for (x_train, y_train), (x_val, y_val) in zip(train_batches, cycle(val_batches)):
                 train_batch = (augment(x_train.to(training.device)), y_train.to(training.device))
                 val_batch = (x_val.to(training.device), y_val.to(training.device))
@@ -177,20 +185,14 @@ class DartsTrainer(LeadsFollowers):
             return self.criterion(logits_of(model(inputs)), targets)
 
     def weight_step(
-        self, model: nn.Module, weights: list, w_optimizer: torch.optim.Optimizer, batch: tuple, training=None
+        self, model: nn.Module, weights: list, w_optimizer: torch.optim.Optimizer, batch: tuple, training: Training
     ) -> float:
         """One SGD step of the network weights on a training batch (``model`` wrapped for every
         rank: gradients averaged over ranks); returns the loss."""
         w_optimizer.zero_grad(set_to_none=True)
         loss = self.loss(model, batch, training)
-        if training is None:
-            loss.backward()
-            if self.grad_clip:
-                nn.utils.clip_grad_norm_(weights, self.grad_clip)
-            w_optimizer.step()
-        else:
-            training.precision.backward(loss)
-            training.precision.step(w_optimizer, weights, self.grad_clip)
+        training.precision.backward(loss)
+        training.precision.step(w_optimizer, weights, self.grad_clip)
         return loss.item()
 
     def alpha_step(

@@ -10,6 +10,7 @@ summed over ranks before they are reported, and files written by rank 0 alone.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -24,11 +25,18 @@ from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, Subse
 from hyperbox.kernel import ConfigError, TrialPruned
 from hyperbox.nas.estimators._device import resolve_device
 
-__all__ = ["OutOfStep", "Processes", "join"]
+__all__ = ["OutOfStep", "Processes", "join", "leave"]
 
 #: torch's own switch for collective checks; at INFO or DETAIL the ranks also compare the
 #: architectures they train at every step.
 DEBUG_ENV = "TORCH_DISTRIBUTED_DEBUG"
+#: How long the other ranks wait for rank 0's next word (:meth:`Processes.broadcast` with
+#: ``patient``): rank 0's search may estimate trials for hours between two trainings, far beyond
+#: the process group's collective timeout (gloo 30 min, nccl 10 min). torchrun ends every rank
+#: when one fails, so a rank 0 that died leaves nobody waiting this long.
+PATIENCE = datetime.timedelta(days=7)
+
+_patient_group: Any = None  # the process group for patient broadcasts, made at the first one
 
 
 class OutOfStep(RuntimeError):
@@ -52,9 +60,26 @@ def join(requested: str | None, context: Any) -> Processes:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # torch's default backends: gloo for CPU tensors, nccl for CUDA ones (so that rank 0 can
+        # join the group without knowing the device, see LeadsFollowers.close)
+        dist.init_process_group()
     debug = os.environ.get(DEBUG_ENV, "OFF").upper() in ("INFO", "DETAIL")
     return Processes(device, dist.get_rank(), dist.get_world_size(), debug=debug)
+
+
+def leave() -> None:
+    """Leave the process group (when this process joined one)."""
+    global _patient_group
+    _patient_group = None
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _patient() -> Any:
+    global _patient_group
+    if _patient_group is None:  # every rank reaches its first patient broadcast in the same order
+        _patient_group = dist.new_group(backend="gloo", timeout=PATIENCE)
+    return _patient_group
 
 
 class Processes:
@@ -91,13 +116,16 @@ class Processes:
             return DataLoader(dataset, sampler=BatchSampler(sampler, batch_size, drop_last), batch_size=None)
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=drop_last)
 
-    def evaluation_batches(self, data: Any, split: str, batch_size: int) -> DataLoader:
-        """This rank's share of ``split`` for an evaluation: every ``size``-th sample from ``rank``,
-        none repeated, so that sums over ranks count each sample once."""
+    def evaluation_batches(self, data: Any, split: str, batch_size: int) -> tuple[DataLoader, int]:
+        """This rank's share of ``split`` for an evaluation, and its size: every ``size``-th sample
+        from ``rank``, none repeated, so that sums over ranks count each sample once."""
         dataset = data.split(split)
+        share = range(self.rank, len(dataset), self.size)
+        if isinstance(dataset, TensorDataset):  # whole batches of indices at once, as DataSplits.loader does
+            return DataLoader(dataset, sampler=BatchSampler(share, batch_size, False), batch_size=None), len(share)
         if self.distributed:
-            dataset = Subset(dataset, range(self.rank, len(dataset), self.size))
-        return DataLoader(dataset, batch_size=batch_size)
+            dataset = Subset(dataset, share)
+        return DataLoader(dataset, batch_size=batch_size), len(share)
 
     # -- models -----------------------------------------------------------------------------------
     def wrap(self, model: nn.Module, *, supernet: bool = True, sync_bn: bool = False) -> nn.Module:
@@ -118,27 +146,26 @@ class Processes:
 
     def average_gradients(self, gradients: Sequence[torch.Tensor]) -> None:
         """Average ``gradients`` (computed outside DDP's backward, e.g. architecture weights') over ranks."""
-        if not self.distributed:
+        if not self.distributed or not gradients:
             return
-        for gradient in gradients:
-            dist.all_reduce(gradient)
-            gradient.div_(self.size)
-
-    def share_state(self, model: nn.Module) -> None:
-        """Give every rank rank 0's parameters and buffers (BatchNorm statistics drift per rank)."""
-        if not self.distributed:
-            return
-        with torch.no_grad():
-            for tensor in model.state_dict().values():
-                dist.broadcast(tensor, src=0)
+        flat = torch.cat([gradient.reshape(-1) for gradient in gradients])  # one collective for them all
+        dist.all_reduce(flat)
+        flat.div_(self.size)
+        for gradient, average in zip(gradients, flat.split([g.numel() for g in gradients])):
+            gradient.copy_(average.view_as(gradient))
 
     # -- agreement --------------------------------------------------------------------------------
-    def broadcast(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every rank (any picklable object)."""
+    def broadcast(self, value: Any, *, patient: bool = False) -> Any:
+        """Rank 0's ``value`` on every rank (any picklable object). ``patient``: the other ranks wait
+        for it up to :data:`PATIENCE` rather than the process group's timeout (rank 0 may be busy
+        with its search, not training)."""
         if not self.distributed:
             return value
         holder = [value]
-        dist.broadcast_object_list(holder, src=0, device=self.device if self.device.type == "cuda" else None)
+        if patient:
+            dist.broadcast_object_list(holder, src=0, group=_patient())
+        else:
+            dist.broadcast_object_list(holder, src=0, device=self.device if self.device.type == "cuda" else None)
         return holder[0]
 
     def check_same(self, what: str, value: Any) -> None:

@@ -14,6 +14,7 @@ from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
 from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._distributed import Processes
 from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._optim import (
     check_milestones,
@@ -54,7 +55,10 @@ class SupernetTrainer(LeadsFollowers):
                 f"trainer 'oneshot': {type(model).__name__} builds its layers for each architecture and shares no "
                 "weights between them, so there is no supernet to train; use the standalone trainer"
             )
-        processes = self._lead(context, FIT)
+        with self._lead(context, FIT) as processes:
+            self._fit(model, data, context, processes)
+
+    def _fit(self, model: nn.Module, data: Any, context: Any, processes: Processes) -> None:
         model.to(processes.device)
         final = context.state_path(self.checkpoint_name)
         saved = None

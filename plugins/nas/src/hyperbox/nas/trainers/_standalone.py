@@ -34,6 +34,8 @@ class StandaloneTrainer(LeadsFollowers):
     Returns the trained subnet in eval mode.
     """
 
+    trials_on_every_rank = True
+
     def __init__(
         self,
         epochs: int = 10,
@@ -73,14 +75,24 @@ class StandaloneTrainer(LeadsFollowers):
         self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
 
     def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
+        with self._lead(context, TRIAL, {"arch": arch, "seed": context.seed}) as processes:
+            trial = getattr(context, "trial", None)
+            path = None if trial is None else context.state_path(f"trial-{trial.number}.last.pt")
+            identity = {"arch": arch, "seed": context.seed}  # a resumed search may propose another
+            checkpoint = EpochCheckpoint(path, self.checkpoint_every, processes, identity=identity)
+            training = Training(processes, checkpoint, self.precision, self.sync_bn)
+            try:
+                network = self._train(model, arch, data, context, training)
+            except Exception:  # pruned or failed: nothing to resume
+                checkpoint.discard()
+                raise
+        checkpoint.discard()
+        return network
+
+    def _train(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any, training: Training) -> nn.Module:
         from hyperbox.nas.subnet import build_subnet
 
-        processes = self._lead(context, TRIAL, {"arch": arch, "seed": context.seed})
-        processes.check_same("standalone trial", arch)
-        trial = getattr(context, "trial", None)
-        path = None if trial is None else context.state_path(f"trial-{trial.number}.last.pt")
-        training = Training(processes, EpochCheckpoint(path, self.checkpoint_every, processes), self.precision,
-                            self.sync_bn)  # fmt: skip
+        processes = training.processes
         network = build_subnet(model, arch).to(training.device)
         augment = batch_transform(self.augment, training.device)
         optimizer = make_optimizer(self.optimizer, network.parameters(), self.lr, self.momentum, self.weight_decay)
@@ -108,6 +120,4 @@ class StandaloneTrainer(LeadsFollowers):
             if len(data.val):
                 metrics["val_accuracy"], metrics["val_loss"] = training.evaluate(network, data, "val", batch_size)
             training.end_of_epoch(context, epoch, metrics, state)
-        processes.share_state(network)  # rank 0's BatchNorm statistics everywhere: the same model to estimate
-        training.checkpoint.discard()
         return network.eval()

@@ -46,8 +46,7 @@ class Training:
         """``(accuracy, mean cross-entropy)`` of ``model`` on ``split``, each rank evaluating its share."""
         from hyperbox.nas.estimators._accuracy import evaluate
 
-        batches = self.processes.evaluation_batches(data, split, batch_size)
-        count = len(batches.dataset)
+        batches, count = self.processes.evaluation_batches(data, split, batch_size)
         accuracy, loss = evaluate(model, batches, self.device) if count else (0.0, 0.0)
         means = self.means({"accuracy": accuracy * count, "loss": loss * count}, count)
         return means["accuracy"], means["loss"]

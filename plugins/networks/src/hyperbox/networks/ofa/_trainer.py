@@ -184,11 +184,10 @@ class OFATrainer(SupernetTrainer):
             state = {"model": model, "teacher": teacher, "sampler": rng, "scaler": training.precision.scaler,
                      "optimizer": optimizer, "scheduler": scheduler}  # fmt: skip
             if saved is not None:
-                # a phase that starts at the checkpoint starts with a fresh optimizer and schedule
-                resumed = (
-                    state if epoch < start else {k: v for k, v in state.items() if k not in ("optimizer", "scheduler")}
-                )
-                training.checkpoint.apply(saved, resumed)
+                # The model came back above (and a phase starting at the checkpoint has sorted its
+                # channels since); such a phase also makes its optimizer and schedule anew.
+                kept = ("model",) if epoch < start else ("model", *FRESH)
+                training.checkpoint.apply(saved, {k: v for k, v in state.items() if k not in kept})
                 saved = None
             subnets = self.subnets_per_step or OFA_SUBNETS_PER_STEP[phase.name]
             for epoch in range(max(epoch, start), end):
