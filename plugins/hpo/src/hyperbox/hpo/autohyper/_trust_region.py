@@ -65,11 +65,14 @@ def _values(point: np.ndarray) -> tuple[float, float]:
 
 
 class TrustRegionResult(NamedTuple):
-    """The chosen learning rate and weight decay and the search's rows ``(lr, wd, rank, msg)``."""
+    """The chosen learning rate and weight decay (the last centre), the search's rows
+    ``(lr, wd, rank, msg)``, whether it converged (``exit-converged``) and its exit rule."""
 
     lr: float
     weight_decay: float
     history: list[tuple[float, float, float, str]]
+    converged: bool
+    exit: str
 
 
 class TrustRegionAutoHyper:
@@ -162,7 +165,7 @@ class TrustRegionAutoHyper:
 
         def finish(msg: str) -> TrustRegionResult:
             self._record(centre, scored.get(key(centre), -1.0), msg)
-            return TrustRegionResult(*_values(centre), list(self.history))
+            return TrustRegionResult(*_values(centre), list(self.history), msg == "exit-converged", msg)
 
         while True:
             if np.all(np.expm1(step) < self.scale_delta):
@@ -197,9 +200,8 @@ class TrustRegionAutoHyper:
 
 def tune_lr_wd(
     train_fn: Callable[[float, float], Any], directory: str | os.PathLike, **options: Any
-) -> tuple[float, float]:
-    """Run autoHyper's trust-region search around ``train_fn(lr, weight_decay)`` and return
-    ``(lr, weight_decay)``; ``lrwd.csv`` goes into ``directory``. ``options`` are
-    :class:`TrustRegionAutoHyper`'s keyword arguments."""
-    result = TrustRegionAutoHyper(train_fn, directory=directory, **options).run()
-    return result.lr, result.weight_decay
+) -> TrustRegionResult:
+    """Run autoHyper's trust-region search around ``train_fn(lr, weight_decay)`` (``lrwd.csv`` goes
+    into ``directory``) and return its result: ``result.lr``, ``result.weight_decay`` and whether
+    it ``converged``. ``options`` are :class:`TrustRegionAutoHyper`'s keyword arguments."""
+    return TrustRegionAutoHyper(train_fn, directory=directory, **options).run()
