@@ -11,6 +11,8 @@ from scipy.optimize import minimize_scalar
 
 from hyperbox.hpo.autohyper import AutoHyper, evbmf, knowledge_gain, low_rank_metric, noise_only_unfoldings, tune_lr
 
+torch.set_num_threads(1)
+
 
 @pytest.mark.parametrize("noise", [0.01, 0.1])
 def test_evbmf_finds_the_rank_of_a_noisy_low_rank_matrix(noise):
@@ -259,3 +261,64 @@ def test_rank_is_averaged_over_epoch_snapshots():
 def test_tune_lr_writes_the_record_and_returns_the_result(tmp_path):
     result = tune_lr(lambda lr: lr, tmp_path, metric=CURVES["all-zero"][0])
     assert result.converged and (tmp_path / "lrrt.csv").read_text().count("\n") == len(result.history) + 1
+
+
+class ResidualBlock(torch.nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            torch.nn.BatchNorm2d(channels),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            torch.nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x):
+        return torch.relu(x + self.body(x))
+
+
+def small_resnet(width=4):
+    """A ResNet in miniature: a stem, a residual block, a strided convolution, another block."""
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, width, 3, padding=1, bias=False),
+        torch.nn.BatchNorm2d(width),
+        torch.nn.ReLU(),
+        ResidualBlock(width),
+        torch.nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
+        torch.nn.BatchNorm2d(2 * width),
+        torch.nn.ReLU(),
+        ResidualBlock(2 * width),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(2 * width, 10),
+    )
+
+
+@pytest.mark.slow
+def test_the_search_converges_on_a_small_resnet_on_digits():
+    from hyperbox.nas.datasets import digits
+
+    inputs, labels = digits(resize=16).train[:256]
+
+    def train_fn(lr):  # the reference's trial: 5 epochs of Adam at a constant rate, the model after each
+        torch.manual_seed(0)
+        model = small_resnet()
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        epochs = []
+        for _ in range(5):
+            for batch in torch.randperm(len(inputs)).split(16):
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(inputs[batch]), labels[batch]).backward()
+                optimizer.step()
+            epochs.append(copy.deepcopy(model))
+        return epochs
+
+    result = AutoHyper(train_fn).run()
+    assert result.converged, result.history[-1]
+    trained = [(lr, rank) for lr, rank, _ in result.history if rank >= 0]
+    assert trained[0] == (1e-4, 1.0)  # too small a rate: every convolution still noise
+    slow = [rank for lr, rank in trained if lr < 1e-3]
+    fast = [rank for lr, rank in trained if lr > 1e-2]
+    assert slow and fast and np.mean(fast) < np.mean(slow) - 0.3  # the larger the rate, the more layers learn
+    assert result.lr in dict(trained) and 1e-3 < result.lr < 0.1
