@@ -57,6 +57,9 @@ def test_an_unconverged_search_says_why_exits_1_and_writes_no_tuned_experiment(h
     low, high = summary["final_range"]
     assert low < high and summary["history"][-1] == [low, -1.0, "exit-budget"]
     assert any(name.startswith("stem.0.weight") for name in summary["rank_left_out"])
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    short_trials = [event for event in events if event["event"] == "lr_trial"]
+    assert len(short_trials) == 2 and all(event["scheduler"] is None for event in short_trials)  # a constant rate
     resumed = hbk("run", "--resume", str(run), "-q")  # a tune-lr directory is not a search to resume
     assert resumed.returncode != 0 and "a tune-lr directory, not a search to resume" in resumed.stderr
 

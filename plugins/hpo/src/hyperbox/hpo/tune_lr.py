@@ -127,7 +127,7 @@ def tune_lr_command(argv: list[str]) -> int:
         nonlocal count
         number, count = count, count + 1
         values = {"lr": lr} if weight_decay is None else {"lr": lr, "weight_decay": weight_decay}
-        log.info("lr_trial", number=number, **values)
+        log.info("lr_trial", number=number, **values, **constant_rate)
         arguments = {**values, "epochs": args.epochs, **constant_rate}
         trainer = resolver.trainer(experiment.trainer, arguments=arguments)
         begin = time.monotonic()
