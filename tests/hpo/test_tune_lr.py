@@ -97,3 +97,17 @@ def test_tune_lr_refuses_a_trainer_without_a_learning_rate_before_creating_a_run
     result = hbk("tune-lr", str(path), "-q", site=site, cwd=tmp_path)
     assert result.returncode == 2 and "lr" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--max-lr", "20"], "--max-lr <= 10"),
+        (["--min-lr", "0.5"], "0 < --min-lr < --max-lr"),
+        (["--max-trials", "0"], "--max-trials must be at least 1"),
+    ],
+)
+def test_bad_options_are_one_line_errors_before_a_run_directory(hbk, tmp_path, option, message):
+    result = hbk("tune-lr", str(EXAMPLE), f"output_dir={tmp_path}", *option, "-q")
+    assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
+    assert not any(tmp_path.iterdir())

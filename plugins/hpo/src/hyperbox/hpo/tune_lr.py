@@ -72,11 +72,13 @@ def tune_lr_command(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     from hyperbox.hpo._epoch_weights import EpochWeights
-    from hyperbox.hpo.autohyper import noise_only_unfoldings, tune_lr, tune_lr_wd
+    from hyperbox.hpo.autohyper import LR_CEILING, noise_only_unfoldings, tune_lr, tune_lr_wd
 
     # checked before the run directory exists: a bad option leaves nothing behind
-    if not 0 < args.min_lr < args.max_lr:
-        raise ConfigError(f"tune-lr: need 0 < --min-lr < --max-lr, got {args.min_lr} and {args.max_lr}")
+    if not 0 < args.min_lr < args.max_lr <= LR_CEILING:
+        raise ConfigError(
+            f"tune-lr: need 0 < --min-lr < --max-lr <= {LR_CEILING:g}, got {args.min_lr} and {args.max_lr}"
+        )
     for option, value, least in (
         ("--epochs", args.epochs, 1),
         ("--max-trials", 1 if args.max_trials is None else args.max_trials, 1),
@@ -94,6 +96,12 @@ def tune_lr_command(argv: list[str]) -> int:
     probe = {"lr": 0.1, "weight_decay": 0.0, "epochs": 1} if args.weight_decay else {"lr": 0.1, "epochs": 1}
     check_arguments(trainer_factory, probe, f"{experiment.source}: trainer", partial=True)
     constant_rate = {"scheduler": None} if _accepts(trainer_factory, "scheduler") else {}
+    if not constant_rate:
+        print(
+            f"hbk: note: trainer {experiment.trainer.name} has no scheduler argument: its own schedule, if any, "
+            "runs in the short trials (autoHyper expects a constant rate)",
+            file=sys.stderr,
+        )
     try:
         given_arch = load_arch(args.arch) if args.arch else None
     except ValueError as error:

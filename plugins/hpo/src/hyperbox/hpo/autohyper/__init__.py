@@ -6,10 +6,11 @@ Torch-free: models are read through ``named_parameters()``.
 
 from hyperbox.hpo.autohyper._evbmf import EVBMFResult, evbmf
 from hyperbox.hpo.autohyper._knowledge import knowledge_gain, low_rank_metric, noise_only_unfoldings
-from hyperbox.hpo.autohyper._search import AutoHyper, AutoHyperResult, tune_lr
+from hyperbox.hpo.autohyper._search import LR_CEILING, AutoHyper, AutoHyperResult, tune_lr
 from hyperbox.hpo.autohyper._trust_region import TrustRegionAutoHyper, TrustRegionResult, tune_lr_wd
 
 __all__ = [
+    "LR_CEILING",
     "AutoHyper",
     "AutoHyperResult",
     "EVBMFResult",

@@ -49,11 +49,13 @@ import numpy as np
 from hyperbox.hpo.autohyper._knowledge import low_rank_metric, score_trained
 from hyperbox.kernel.files import write_text
 
-__all__ = ["CONVERGED_EXITS", "AutoHyper", "AutoHyperResult", "tune_lr"]
+__all__ = ["CONVERGED_EXITS", "LR_CEILING", "AutoHyper", "AutoHyperResult", "tune_lr"]
 
 LRRT_FILE = "lrrt.csv"
 #: the reference's own exits; ``exit-budget`` and ``exit-ceiling`` stop a search short of them
 CONVERGED_EXITS = ("exit-delta", "exit-counter")
+#: no initial learning rate above this is useful; a search that gets there has found nothing
+LR_CEILING = 10.0
 #: the rules that move the first rate of a scan up and down
 BOUNCES = ("all-zero", "early-cross")
 
@@ -110,7 +112,7 @@ class AutoHyper:
         power: float = 0.8,
         max_plateaus: int = 6,
         max_trials: int | None = None,
-        lr_ceiling: float = 10.0,
+        lr_ceiling: float = LR_CEILING,
         max_reversals: int = 10,
         metric: Callable[[Any], float] = low_rank_metric,
         directory: str | os.PathLike | None = None,
