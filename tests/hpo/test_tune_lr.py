@@ -111,3 +111,20 @@ def test_bad_options_are_one_line_errors_before_a_run_directory(hbk, tmp_path, o
     result = hbk("tune-lr", str(EXAMPLE), f"output_dir={tmp_path}", *option, "-q")
     assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1
     assert not any(tmp_path.iterdir())
+
+
+def test_a_network_without_convolutions_is_refused_before_a_run_directory(hbk, tmp_path):
+    experiment = {
+        "name": "dense",
+        "dataset": "digits",
+        "space": "dnn",  # dense layers only: the rank reads none of them
+        "mutator": "random",
+        "trainer": {"name": "standalone", "epochs": 1},
+        "estimators": ["accuracy"],
+        "output_dir": str(tmp_path / "runs"),
+    }
+    path = tmp_path / "dense.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    result = hbk("tune-lr", str(path), "-q")
+    assert result.returncode == 2 and "space dnn" in result.stderr and "convolution" in result.stderr
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "runs").exists()

@@ -67,7 +67,8 @@ def tune_lr_command(argv: list[str]) -> int:
     parser.add_argument(
         "--allow-unconverged",
         action="store_true",
-        help="exit 0 and write tuned.yaml (with the last rate trained) even when the search did not converge",
+        help="exit 0 and write tuned.yaml (with the rate returned, a trained one) even when the search did not "
+        "converge",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
@@ -117,7 +118,8 @@ def tune_lr_command(argv: list[str]) -> int:
         components.close()
         raise
     components.close()
-    if not any(parameter.dim() == 4 for parameter in components.model.parameters()):
+    parameters = getattr(components.model, "parameters", None)
+    if parameters is not None and not any(parameter.dim() == 4 for parameter in parameters()):
         raise ConfigError(
             f"{experiment.source}: space {experiment.space.name}: autoHyper's rank reads convolution "
             "weights, and the network has none"
