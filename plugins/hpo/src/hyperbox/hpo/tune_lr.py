@@ -2,7 +2,8 @@
 with ``--weight-decay`` its learning rate and weight decay together (the trust-region variant).
 
 Each short trial trains at a constant rate (the trainer's ``scheduler`` set to none where it has
-one: the reference trains its trials without decay) and is scored after every epoch. A search
+one, as the reference's own configuration does: github.com/MathieuTuli/autoHyper, branch
+``master``, ``src/autohyper/config.yaml``, ``scheduler: 'None'``) and is scored after every epoch. A search
 that ends by one of the reference's rules is *converged*; one that does not (a budget, or a
 network that learns at no rate) says why, exits 1 and writes no ``tuned.yaml`` unless
 ``--allow-unconverged``.
