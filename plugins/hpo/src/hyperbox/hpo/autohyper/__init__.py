@@ -1,15 +1,16 @@
 """autoHyper: the initial learning rate (and, by the trust-region variant, weight decay) from the
-low-rank structure of briefly trained weights.
+low-rank structure of briefly trained convolution weights.
 
 Torch-free: models are read through ``named_parameters()``.
 """
 
 from hyperbox.hpo.autohyper._evbmf import EVBMFResult, evbmf
-from hyperbox.hpo.autohyper._knowledge import knowledge_gain, low_rank_metric
-from hyperbox.hpo.autohyper._search import AutoHyper, AutoHyperResult, tune_lr
+from hyperbox.hpo.autohyper._knowledge import knowledge_gain, low_rank_metric, noise_only_unfoldings
+from hyperbox.hpo.autohyper._search import LR_CEILING, AutoHyper, AutoHyperResult, tune_lr
 from hyperbox.hpo.autohyper._trust_region import TrustRegionAutoHyper, TrustRegionResult, tune_lr_wd
 
 __all__ = [
+    "LR_CEILING",
     "AutoHyper",
     "AutoHyperResult",
     "EVBMFResult",
@@ -18,6 +19,7 @@ __all__ = [
     "evbmf",
     "knowledge_gain",
     "low_rank_metric",
+    "noise_only_unfoldings",
     "tune_lr",
     "tune_lr_wd",
 ]
