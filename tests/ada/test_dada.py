@@ -9,10 +9,18 @@ from torch import nn
 from hyperbox.ada import AugmentationPolicy, DadaMutator, DadaTrainer, RelaxedPolicy, load_policy
 from hyperbox.kernel import ConfigError, search
 from hyperbox.kernel.cli import main
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint
+from hyperbox.nas.trainers._distributed import Processes
+from hyperbox.nas.trainers._training import Training
 
 torch.set_num_threads(1)
 OPS = ["rotate", "contrast", "solarize", "invert"]
 SLOT_KEYS = ("op", "magnitude", "prob")
+
+
+def one_process() -> Training:
+    processes = Processes(torch.device("cpu"))
+    return Training(processes, EpochCheckpoint(None, None, processes))
 
 
 def relaxed_policy(**kwargs) -> RelaxedPolicy:
@@ -50,8 +58,8 @@ def test_a_dada_step_changes_op_weights_probabilities_and_magnitudes():
     train = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
     val = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
     for _ in range(3):
-        trainer.policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, train, val)
-        trainer.weight_step(network, relaxed, weights, w_optimizer, train)
+        trainer.policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, train, val, one_process())
+        trainer.weight_step(network, relaxed, weights, w_optimizer, train, one_process())
     names = ["op_logits", "probabilities", "magnitudes"]
     changed = [name for name, old, new in zip(names, before, relaxed.parameters()) if not torch.equal(old, new)]
     assert changed == names
@@ -107,7 +115,7 @@ def test_a_step_to_the_edge_leaves_probabilities_a_gradient():
     policy_optimizer = torch.optim.Adam(relaxed.parameters(), lr=10.0)  # one step crosses the whole range
     batch = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
     for _ in range(5):
-        DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch)
+        DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch, one_process())
         if at_an_edge(relaxed):
             break
     assert at_an_edge(relaxed)  # pushed to an edge of its range, which is inside (0, 1)
@@ -127,7 +135,7 @@ def test_probabilities_and_magnitudes_stay_within_the_spaces_candidates():
     policy_optimizer = torch.optim.Adam(relaxed.parameters(), lr=1.0)
     batch = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
     for _ in range(3):
-        DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch)
+        DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch, one_process())
     assert relaxed.probabilities.min() >= 0.2 and relaxed.probabilities.max() <= 0.3
     assert relaxed.magnitudes.min() >= 0.2 and relaxed.magnitudes.max() <= 0.4
 
@@ -140,7 +148,7 @@ def test_parameters_a_step_does_not_reach_are_left_alone():
     w_optimizer = torch.optim.SGD(weights, lr=0.5)
     policy_optimizer = torch.optim.Adam(relaxed.parameters(), lr=0.1)
     batch = (torch.rand(16, 1, 8, 8), torch.randint(10, (16,)))
-    DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch)
+    DadaTrainer().policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, batch, batch, one_process())
     assert relaxed.magnitudes.grad is None  # invert has no magnitude
     assert relaxed.magnitudes not in policy_optimizer.state
 
@@ -151,3 +159,49 @@ def test_dada_refuses_a_fixed_augmentation_and_other_trainers():
         search(space, "dada", trainer={"name": "dada", "augment": "randaugment"}, dataset="digits", budget=1)
     with pytest.raises(ConfigError, match=r"mutator 'dada': proposes the policy that trainer 'dada' derives"):
         search(space, DadaMutator, trainer={"name": "standalone", "epochs": 1}, dataset="digits", budget=1)
+
+
+class _Stop(BaseException):
+    """Stands for a kill between two epochs (not an Exception: nothing handles it as a failed training)."""
+
+
+class _Context:
+    def __init__(self, directory, *, resumed: bool = False, stop_after: int | None = None) -> None:
+        self.directory, self.seed, self.resumed, self.device = directory, 0, resumed, "cpu"
+        self.stop_after, self.epochs = stop_after, []
+        self.log = type("Log", (), {"info": lambda self, *a, **k: None})()
+        directory.mkdir(exist_ok=True)
+
+    def state_path(self, name: str):
+        return self.directory / name
+
+    def report(self, epoch: int, metrics: dict) -> None:
+        self.epochs.append(epoch)
+        if epoch == self.stop_after:
+            raise _Stop
+
+
+def dada_search(context) -> tuple[nn.Module, DadaMutator]:
+    from hyperbox.ada import AugmentedNetwork
+    from hyperbox.nas.datasets import synthetic
+
+    torch.manual_seed(0)
+    policy = AugmentationPolicy(ops=OPS, n_subpolicies=1, ops_per_subpolicy=1, in_channels=1)
+    model = AugmentedNetwork(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), policy)
+    mutator = DadaMutator(model, seed=0)
+    data = synthetic(num_samples=96, num_classes=10, input_shape=(1, 8, 8), batch_size=16)
+    DadaTrainer(epochs=3, checkpoint_every=1).fit(model, mutator, data, context)
+    return model, mutator
+
+
+def test_a_resumed_dada_search_ends_with_the_uninterrupted_network_and_policy(tmp_path):
+    whole, whole_mutator = dada_search(_Context(tmp_path / "whole"))
+    with pytest.raises(_Stop):
+        dada_search(_Context(tmp_path / "stopped", stop_after=1))
+    assert (tmp_path / "stopped" / "dada.last.pt").is_file()  # the last finished epoch's state
+    context = _Context(tmp_path / "stopped", resumed=True)
+    resumed, resumed_mutator = dada_search(context)
+    assert context.epochs == [2]  # it went on after epoch 1, the last one checkpointed
+    assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), whole.state_dict().values()))
+    assert resumed_mutator.export() == whole_mutator.export()  # the same derived policy
+    assert not (tmp_path / "stopped" / "dada.last.pt").exists()  # the search ended: nothing left to resume

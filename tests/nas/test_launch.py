@@ -115,3 +115,16 @@ def test_a_run_on_two_processes_writes_one_run_directory_and_resumes_on_two(hbk,
     resumed = hbk("run", "-q", "--resume", str(directory), "--nproc", "2", env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [directory.name]
+
+
+@pytest.mark.slow
+def test_a_dada_search_runs_on_two_processes(hbk, tmp_path):
+    example = Path(__file__).resolve().parents[2] / "examples" / "digits_dada.yaml"
+    overrides = ["trainer.epochs=1", f"output_dir={tmp_path / 'runs'}"]
+    run = hbk("run", "-q", str(example), *overrides, "--nproc", "2", env={"OMP_NUM_THREADS": "1"}, timeout=300)
+    assert run.returncode == 0, run.stderr
+    (directory,) = (tmp_path / "runs").iterdir()  # rank 0 alone wrote
+    events = [json.loads(line) for line in (directory / "events.jsonl").read_text().splitlines()]
+    assert [e["status"] for e in events if e["event"] == "run_end"] == ["complete"]
+    assert len([e for e in events if e["event"] == "trial_end"]) == 1  # the derived policy
+    assert not list(directory.glob("*.last.pt"))

@@ -36,6 +36,11 @@ from torch import nn
 from hyperbox.ada.ops import SCALES, WITHOUT_MAGNITUDE
 from hyperbox.ada.policy import AugmentationPolicy
 from hyperbox.kernel import ConfigError, Mutator, SearchSpace
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._darts import VAL_ORDER
+from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
+from hyperbox.nas.trainers._precision import check_precision
+from hyperbox.nas.trainers._training import Training
 
 __all__ = ["RelaxedPolicy", "DadaTrainer", "DadaMutator"]
 
@@ -193,7 +198,11 @@ class DadaMutator(Mutator):
         return dict(self._derived or {})
 
 
-class DadaTrainer:
+#: the training state after the last finished epoch, while the search runs
+EPOCH_CHECKPOINT = "dada.last.pt"
+
+
+class DadaTrainer(LeadsFollowers):
     """DADA's bilevel search of a policy in front of a fixed network (the ``augmented`` space with
     ``network_arch``, and ``mutator: dada``).
 
@@ -204,6 +213,13 @@ class DadaTrainer:
     evaluates with the network trained in the search (a larger budget adds no trial; retrain it
     with ``augment: POLICY.json`` on a stand-alone trainer for a final number). It takes no
     ``augment``: its training batches are augmented by the policy it searches.
+
+    As the ``darts`` trainer, it checkpoints every ``checkpoint_every`` epochs (network, policy,
+    optimizers, scheduler and generators; ``hbk run --resume`` goes on from there), trains the
+    network's forward passes at ``precision`` (the policy step stays in float32: its finite
+    differences need the precision), and runs on several processes (``hbk run --nproc``): each rank
+    searches on its shard, the network's gradients are averaged by DDP and the policy's by one
+    collective, so every rank keeps the same policy.
     """
 
     def __init__(
@@ -215,6 +231,9 @@ class DadaTrainer:
         w_weight_decay: float = 3e-4,
         policy_lr: float = 5e-3,
         temperature: float = 0.5,
+        checkpoint_every: int | None = 1,
+        precision: int | str = 32,
+        sync_bn: bool = False,
         device: str | None = None,
         augment: Any = None,
     ) -> None:
@@ -228,6 +247,8 @@ class DadaTrainer:
 
         check_positive_int("epochs", epochs)
         check_positive_int("batch_size", batch_size, allow_none=True)
+        check_checkpoint_every(checkpoint_every, allow_none=True)
+        check_precision(precision)
         for name, value in (("w_lr", w_lr), ("policy_lr", policy_lr), ("temperature", temperature)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{name}={value!r} must be a number > 0")
@@ -236,11 +257,10 @@ class DadaTrainer:
         self.epochs, self.batch_size = epochs, batch_size
         self.w_lr, self.w_momentum, self.w_weight_decay = w_lr, w_momentum, w_weight_decay
         self.policy_lr, self.temperature, self.device = policy_lr, temperature, device
+        self.checkpoint_every, self.precision, self.sync_bn = checkpoint_every, precision, sync_bn
         self.criterion = nn.CrossEntropyLoss()
 
     def fit(self, model: nn.Module, mutator: Any, data: Any, context: Any) -> None:
-        from hyperbox.nas.estimators._device import resolve_device
-
         policy = getattr(model, "augmentation", None)
         if not isinstance(policy, AugmentationPolicy) or not hasattr(mutator, "fix"):
             raise ConfigError(
@@ -250,54 +270,64 @@ class DadaTrainer:
         network_keys = sorted(k for k in SearchSpace.of(model) if not k.startswith(f"{policy.key}."))
         if network_keys:
             raise ConfigError(f"trainer 'dada': fix the network with network_arch (undecided: {network_keys})")
-        device = resolve_device(self.device, context)
-        relaxed = RelaxedPolicy(policy, self.temperature).to(device)
-        network = model.network.to(device)
-        self.search(network, relaxed, data, context, device)
+        relaxed = RelaxedPolicy(policy, self.temperature)
+        with self._lead(context, FIT) as processes:
+            checkpoint = EpochCheckpoint(context.state_path(EPOCH_CHECKPOINT), self.checkpoint_every, processes)
+            training = Training(processes, checkpoint, self.precision, self.sync_bn)
+            self.search(model.network.to(training.device), relaxed.to(training.device), data, context, training)
+            checkpoint.discard()  # the search's result lives on in the derived policy and the trained network
         arch = mutator.fix(relaxed.derive())
         context.log.info("dada_derived", arch=SearchSpace.of(model).to_json(arch))
 
-    def search(self, network: nn.Module, relaxed: RelaxedPolicy, data: Any, context: Any, device: Any) -> None:
+    def search(self, network: nn.Module, relaxed: RelaxedPolicy, data: Any, context: Any, training: Training) -> None:
         """The bilevel search: ``relaxed``'s parameters and ``network``'s weights learnt in alternation."""
-        from hyperbox.nas.estimators._accuracy import evaluate
-
         weights = [p for p in network.parameters() if p.requires_grad]
         w_optimizer = torch.optim.SGD(weights, lr=self.w_lr, momentum=self.w_momentum, weight_decay=self.w_weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(w_optimizer, T_max=self.epochs)
         policy_optimizer = torch.optim.Adam(relaxed.parameters(), lr=self.policy_lr, betas=(0.5, 0.999))
+        state = {"network": network, "policy": relaxed, "w_optimizer": w_optimizer,
+                 "policy_optimizer": policy_optimizer, "scheduler": scheduler,
+                 "scaler": training.precision.scaler}  # fmt: skip
+        start = training.restore(context.resumed, state)
+        wrapped = training.wrap(network, supernet=False)
         batch_size = self.batch_size or data.batch_size
-        train = data.loader(
-            "train", batch_size, shuffle=True, seed=context.seed, drop_last=len(data.train) > batch_size
-        )
-        val = data.loader("val", batch_size, shuffle=True, seed=context.seed + 1, drop_last=len(data.val) > batch_size)
-        for epoch in range(self.epochs):
+        batches = training.processes.batches
+        for epoch in range(start, self.epochs):
             network.train()
             loss_sum, steps = 0.0, 0
+            train = batches(data, "train", batch_size, seed=context.seed, epoch=epoch)
+            val = batches(data, "val", batch_size, seed=context.seed + VAL_ORDER, epoch=epoch)
             for (x_train, y_train), (x_val, y_val) in zip(train, cycle(val)):
-                train_batch = (x_train.to(device), y_train.to(device))
-                val_batch = (x_val.to(device), y_val.to(device))
-                self.policy_step(network, relaxed, weights, w_optimizer, policy_optimizer, train_batch, val_batch)
-                loss_sum += self.weight_step(network, relaxed, weights, w_optimizer, train_batch)
+                train_batch = (x_train.to(training.device), y_train.to(training.device))
+                val_batch = (x_val.to(training.device), y_val.to(training.device))
+                self.policy_step(
+                    network, relaxed, weights, w_optimizer, policy_optimizer, train_batch, val_batch, training
+                )
+                loss_sum += self.weight_step(wrapped, relaxed, weights, w_optimizer, train_batch, training)
                 steps += 1
             scheduler.step()
-            val_accuracy, val_loss = evaluate(network, data.loader("val", batch_size), device)
-            context.report(
-                epoch, {"train_loss": loss_sum / max(steps, 1), "val_loss": val_loss, "val_accuracy": val_accuracy}
-            )
+            val_accuracy, val_loss = training.evaluate(network, data, "val", batch_size)
+            metrics = {**training.means({"train_loss": loss_sum}, steps), "val_loss": val_loss}
+            training.end_of_epoch(context, epoch, {**metrics, "val_accuracy": val_accuracy}, state)
 
-    def weight_step(self, network, relaxed, weights, w_optimizer, batch) -> float:
-        """One SGD step of the network on the batch augmented by the relaxed policy; returns the loss."""
+    def weight_step(self, network, relaxed, weights, w_optimizer, batch, training: Training) -> float:
+        """One SGD step of the network (wrapped for every rank) on the batch augmented by the relaxed
+        policy; returns the loss."""
         inputs, targets = batch
         with torch.no_grad():
             augmented = relaxed(inputs)
-        loss = self.criterion(network(augmented), targets)
+        with training.precision.autocast():
+            loss = self.criterion(network(augmented), targets)
         w_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        w_optimizer.step()
+        training.precision.backward(loss)
+        training.precision.step(w_optimizer, weights, None)
         return loss.item()
 
-    def policy_step(self, network, relaxed, weights, w_optimizer, policy_optimizer, train_batch, val_batch) -> None:
-        """One Adam step of the policy on DADA's second-order gradient of the validation loss."""
+    def policy_step(
+        self, network, relaxed, weights, w_optimizer, policy_optimizer, train_batch, val_batch, training: Training
+    ) -> None:
+        """One Adam step of the policy on DADA's second-order gradient of the validation loss (on
+        several ranks, the ranks' gradients averaged)."""
         inputs, targets = train_batch
         xi = w_optimizer.param_groups[0]["lr"]
         seed = int(torch.randint(2**31 - 1, ()))  # one draw of the augmentation, reused by each pass
@@ -330,10 +360,11 @@ class DadaTrainer:
         for parameter, plus, minus in zip(policy, *perturbed):
             if plus is not None and minus is not None:  # else not reached: Adam leaves it as it is
                 parameter.grad = -xi * (plus - minus) / (2 * eps)
+        _average_over_ranks(policy, training.processes)
         policy_optimizer.step()
         relaxed.project()
 
-    def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:
+    def trial(self, model: nn.Module, arch: dict[str, Any], data: Any, context: Any) -> nn.Module:  # rank 0 alone
         from hyperbox.nas.estimators._device import resolve_device
         from hyperbox.nas.subnet import build_subnet
 
@@ -344,3 +375,15 @@ def _gradients(loss: torch.Tensor, tensors: list, zeros: bool = False) -> list[t
     """d loss / d tensors; for tensors the loss does not reach, None (or zeros with ``zeros``)."""
     found = torch.autograd.grad(loss, tensors, allow_unused=True)
     return [torch.zeros_like(t) if g is None and zeros else g for t, g in zip(tensors, found)]
+
+
+def _average_over_ranks(parameters: list[nn.Parameter], processes: Any) -> None:
+    """Average the parameters' gradients over the ranks: a parameter some rank's step reached gets
+    zeros where another's did not (its true gradient there); one no rank reached keeps none."""
+    if not processes.distributed:
+        return
+    reached = processes.sums([float(p.grad is not None) for p in parameters])
+    for parameter, count in zip(parameters, reached):
+        if count and parameter.grad is None:
+            parameter.grad = torch.zeros_like(parameter)
+    processes.average_gradients([p.grad for p in parameters if p.grad is not None])
