@@ -4,8 +4,10 @@ as policy operations, for ``(B, C, D, H, W)`` volumes such as medical scans.
 Each operation has, like the 2-D ones, an eleven-point magnitude scale and bins ``0..9``; a bin of
 a signed scale (``rotate``: -30..30 degrees about each axis) spans two adjacent points, and the
 magnitude of a symmetric one (``translate``: up to 0.3 of each side, either way; ``shear``: up to
-30 degrees) is the bin's upper point. :class:`VolumePolicy` applies a policy as Kornia's
-``AutoAugment`` does in 2-D: one sub-policy drawn per batch, its operations in order.
+30 degrees; ``crop``: each side padded by up to 0.3 of its length, then a random crop of the
+volume's own size, as a scan's region is cropped) is the bin's upper point. :class:`VolumePolicy`
+applies a policy as Kornia's ``AutoAugment`` does in 2-D: one sub-policy drawn per batch, its
+operations in order.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["OPERATIONS_3D", "SCALES_3D", "build_operation_3d", "VolumePolicy"]
+__all__ = ["OPERATIONS_3D", "SCALES_3D", "PaddedCrop3D", "build_operation_3d", "VolumePolicy"]
 
 #: Every 3-D operation name.
 OPERATIONS_3D = (
@@ -23,13 +25,20 @@ OPERATIONS_3D = (
     "translate",
     "scale",
     "shear",
+    "crop",
     "horizontal_flip",
     "vertical_flip",
     "depthical_flip",
     "equalize",
 )
 #: First and last point of each 3-D operation's eleven-point magnitude scale.
-SCALES_3D = {"rotate": (-30.0, 30.0), "translate": (0.0, 0.3), "scale": (0.5, 1.5), "shear": (0.0, 30.0)}
+SCALES_3D = {
+    "rotate": (-30.0, 30.0),
+    "translate": (0.0, 0.3),
+    "scale": (0.5, 1.5),
+    "shear": (0.0, 30.0),
+    "crop": (0.0, 0.3),
+}
 
 
 def _points(name: str) -> torch.Tensor:
@@ -52,7 +61,29 @@ def build_operation_3d(name: str, probability: float, magnitude: int | None) -> 
         return K.RandomAffine3D(0.0, translate=(high, high, high), p=probability)
     if name == "scale":
         return K.RandomAffine3D(0.0, scale=(low, high), p=probability)
+    if name == "crop":
+        return PaddedCrop3D(high, probability)
     return K.RandomAffine3D(0.0, shears=high, p=probability)
+
+
+class PaddedCrop3D(nn.Module):
+    """Kornia's ``RandomCrop3D`` of the volume's own size after padding each side by ``fraction`` of
+    its length: the crop is built at the first call, when the volume's size is known."""
+
+    def __init__(self, fraction: float, probability: float) -> None:
+        super().__init__()
+        self.fraction, self.probability = fraction, probability
+        self.crops = nn.ModuleDict()  # one per volume size met
+
+    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
+        import kornia.augmentation as K
+
+        size = tuple(volumes.shape[-3:])
+        key = "x".join(map(str, size))
+        if key not in self.crops:
+            padding = tuple(round(self.fraction * side) for side in size)
+            self.crops[key] = K.RandomCrop3D(size, padding=padding, p=self.probability)
+        return self.crops[key](volumes)
 
 
 class VolumePolicy(nn.Module):
