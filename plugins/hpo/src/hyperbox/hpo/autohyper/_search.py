@@ -46,7 +46,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hyperbox.hpo.autohyper._knowledge import low_rank_metric, score_trained
+from hyperbox.hpo.autohyper._knowledge import score_trained
 from hyperbox.kernel.files import write_text
 
 __all__ = ["CONVERGED_EXITS", "LR_CEILING", "AutoHyper", "AutoHyperResult", "tune_lr"]
@@ -96,7 +96,8 @@ class AutoHyper:
         max_trials: stop after this many trials whatever the rules say (None: no cap).
         lr_ceiling: never train a rate above this (stop unconverged instead).
         max_reversals: stop unconverged after more ``all-zero``/``early-cross`` reversals in a row.
-        metric: scores a trained model (default :func:`low_rank_metric`).
+        metric: scores one trained model in place of the rank (default: :func:`trial_rank`, the
+            rank over the epochs).
         directory: where ``lrrt.csv`` is written after every row (None: not written).
     """
 
@@ -114,7 +115,7 @@ class AutoHyper:
         max_trials: int | None = None,
         lr_ceiling: float = LR_CEILING,
         max_reversals: int = 10,
-        metric: Callable[[Any], float] = low_rank_metric,
+        metric: Callable[[Any], float] | None = None,
         directory: str | os.PathLike | None = None,
     ) -> None:
         if not 0 < min_lr < max_lr:

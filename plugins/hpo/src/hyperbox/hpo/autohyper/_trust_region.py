@@ -62,7 +62,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hyperbox.hpo.autohyper._knowledge import low_rank_metric, score_trained
+from hyperbox.hpo.autohyper._knowledge import score_trained
 from hyperbox.kernel.files import write_text
 
 __all__ = ["TrustRegionAutoHyper", "TrustRegionResult", "tune_lr_wd"]
@@ -109,7 +109,8 @@ class TrustRegionAutoHyper:
         min_lr: the ``establish`` phase does not walk below this learning rate.
         scale_delta: stop once every scale is within this of 1.
         max_trials: stop after this many short trainings.
-        metric: scores a trained model (default :func:`low_rank_metric`).
+        metric: scores one trained model in place of the rank (default: :func:`trial_rank`, the
+            rank over the epochs).
         directory: where ``lrwd.csv`` is written after every row (None: not written).
     """
 
@@ -128,7 +129,7 @@ class TrustRegionAutoHyper:
         min_lr: float = 1e-6,
         scale_delta: float = 5e-3,
         max_trials: int = 200,
-        metric: Callable[[Any], float] = low_rank_metric,
+        metric: Callable[[Any], float] | None = None,
         directory: str | os.PathLike | None = None,
     ) -> None:
         positive = {"lr": lr, "weight_decay": weight_decay, "min_lr": min_lr, "scale_delta": scale_delta}
