@@ -5,7 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+
+from hyperbox.hpo._epoch_weights import EpochWeights
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "digits_random.yaml"
 
@@ -128,3 +131,56 @@ def test_a_network_without_convolutions_is_refused_before_a_run_directory(hbk, t
     result = hbk("tune-lr", str(path), "-q")
     assert result.returncode == 2 and "space dnn" in result.stderr and "convolution" in result.stderr
     assert result.stderr.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+# --- the weights after each epoch of a short trial ----------------------------------------------
+
+
+def step(model, optimizer):
+    optimizer.zero_grad()
+    model(torch.randn(2, 3, 6, 6)).sum().backward()
+    optimizer.step()
+
+
+def two_convolutions():
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Conv2d(4, 4, 3))
+
+
+def test_epoch_weights_skip_a_report_before_the_first_step():
+    model = two_convolutions()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with EpochWeights() as weights:
+        weights.take()  # reported before any step: nothing to copy yet
+        step(model, optimizer)
+        weights.take()
+    (snapshot,) = weights.snapshots(model)
+    assert [name for name, _ in snapshot.named_parameters()] == ["0.weight", "1.weight"]
+    assert torch.equal(dict(snapshot.named_parameters())["0.weight"], model[0].weight)
+
+
+def test_epoch_weights_fall_back_to_the_trained_network_when_nothing_steps():
+    model = two_convolutions()
+    with EpochWeights() as weights:
+        with torch.no_grad():  # a trainer that updates the weights by hand
+            model[0].weight += 1.0
+        weights.take()
+    assert weights.snapshots(model) == [model]
+
+
+def test_epoch_weights_keep_only_the_trained_networks_weights_held_in_every_epoch():
+    model, other = two_convolutions(), two_convolutions()
+    optimizer = torch.optim.SGD(model[0].parameters(), lr=0.1)
+    other_optimizer = torch.optim.SGD(other.parameters(), lr=0.1)  # another model stepping in the process
+    with EpochWeights() as weights:
+        step(model, optimizer)
+        step(other, other_optimizer)
+        weights.take()
+        optimizer.add_param_group({"params": model[1].parameters()})  # seen from now on
+        step(model, optimizer)
+        weights.take()
+    snapshots = weights.snapshots(model)
+    assert len(snapshots) == 2
+    assert all([name for name, _ in snapshot.named_parameters()] == ["0.weight"] for snapshot in snapshots)
+    stranger = two_convolutions()  # a network the optimisers never stepped
+    with pytest.warns(UserWarning, match="no convolution weight of the network the trial returned"):
+        assert weights.snapshots(stranger) == [stranger]
