@@ -5,7 +5,7 @@ Each short trial trains at a constant rate (the trainer's ``scheduler`` set to n
 one, as the reference's own configuration does: github.com/MathieuTuli/autoHyper, branch
 ``master``, ``src/autohyper/config.yaml``, ``scheduler: 'None'``) and is scored after every epoch. A search
 that ends by one of the reference's rules is *converged*; one that does not (a budget, or a
-network that learns at no rate) says why, exits 1 and writes no ``tuned.yaml`` unless
+network that learns at no rate) says why, exits 3 and writes no ``tuned.yaml`` unless
 ``--allow-unconverged``.
 """
 
@@ -29,8 +29,8 @@ from hyperbox.kernel.rundir import RunDirectory
 from hyperbox.kernel.trial import TrialRecord, trial_seed
 
 TUNED_FILE = "tuned.yaml"
-#: the exit status of a search that did not converge
-UNCONVERGED_EXIT = 1
+#: the exit status of a search that did not converge; the CLI's own are 1 (an error) and 2 (bad input)
+UNCONVERGED_EXIT = 3
 LABELS = {"lr": "learning rate", "weight_decay": "weight decay"}
 #: ``summary.json``'s ``kind``: the directory holds a tune-lr search, not a run to resume.
 KIND = "tune-lr"
@@ -43,7 +43,8 @@ def tune_lr_command(argv: list[str]) -> int:
         "trials of one architecture; writes lrrt.csv and tuned.yaml (the experiment with that rate) "
         "into a new run directory. With --weight-decay, the trust-region search tunes the learning rate "
         "and weight decay together and writes lrwd.csv instead of lrrt.csv. A search that does not "
-        f"converge exits {UNCONVERGED_EXIT} and writes no tuned.yaml, unless --allow-unconverged.",
+        f"converge exits {UNCONVERGED_EXIT} (1 is an error, 2 bad input) and writes no tuned.yaml, unless "
+        "--allow-unconverged.",
     )
     parser.add_argument("experiment", help="experiment YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted overrides")
