@@ -274,6 +274,20 @@ def test_the_search_makes_the_reference_trials_and_returns_its_rate(name, tmp_pa
     assert written == rows
 
 
+def test_an_untrained_top_of_the_final_range_gives_the_highest_rate_trained_in_it():
+    def curve(lr):  # rank 0 at the second rate: the range becomes the first rate up to the midpoint
+        return 0.9 if lr < 1.2e-3 else 0.0
+
+    options = {"min_lr": 1e-3, "max_lr": 0.1, "lr_delta": 1e-3}  # that range is already narrow enough
+    rows, returned = reference_auto_lr(curve, **options)
+    result = AutoHyper(lambda lr: lr, metric=curve, **options).run()
+    assert result.history == rows and [msg for *_, msg in rows] == ["nothing", "reach-100", "exit-delta"]
+    assert result.converged and result.final_range == pytest.approx((1e-3, returned))
+    trained = [lr for lr, rank, _ in rows if rank >= 0]
+    assert returned not in trained  # the reference returns the midpoint, never trained
+    assert result.lr == 1e-3 == max(lr for lr in trained if lr <= returned)
+
+
 def test_a_search_the_reference_would_run_forever_stops_unconverged():
     def curve(lr):  # from noise to rank < 0.5 within a factor of 5: all-zero and early-cross undo each other
         return 1.0 if lr < 2e-4 else float(np.clip(0.45 - 0.15 * np.log10(lr / 2e-4), 0, 1))
