@@ -170,7 +170,19 @@ def tune_lr_command(argv: list[str]) -> int:
             budget = {} if args.max_trials is None else {"max_trials": args.max_trials}
             result = tune_lr_wd(short_trial, directory.path, lr=args.min_lr, **budget)
             chosen, record = (result.lr, result.weight_decay), "lrwd.csv"
-            outcome = {"history": [list(row) for row in result.history]}
+            lr_scale, weight_decay_scale = result.scales
+            outcome = {
+                "final_range": {  # the last trust region: the centre times its step factors to -1 and +1
+                    "lr": [result.lr / lr_scale, result.lr * lr_scale],
+                    "weight_decay": [
+                        result.weight_decay / weight_decay_scale,
+                        result.weight_decay * weight_decay_scale,
+                    ],
+                },
+                "scales": list(result.scales),
+                "last_trained": None if result.last_trained is None else list(result.last_trained),
+                "history": [list(row) for row in result.history],
+            }
         else:
             result = tune_lr(
                 short_trial,
