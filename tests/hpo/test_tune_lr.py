@@ -184,3 +184,48 @@ def test_epoch_weights_keep_only_the_trained_networks_weights_held_in_every_epoc
     stranger = two_convolutions()  # a network the optimisers never stepped
     with pytest.warns(UserWarning, match="no convolution weight of the network the trial returned"):
         assert weights.snapshots(stranger) == [stranger]
+
+
+def test_a_converged_search_exits_0_and_writes_the_tuned_experiment(toy_site, hbk, tmp_path):
+    site = toy_site("ranked", plugins=Path(__file__).parent / "toy_plugins")  # a known rank at each rate
+    experiment = yaml.safe_load(EXAMPLE.read_text())
+    experiment.update(trainer={"name": "ranked_trainer"}, output_dir=str(tmp_path / "runs"))
+    path = tmp_path / "ranked.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    result = hbk("tune-lr", str(path), "--epochs", "2", "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "did not converge" not in result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["converged"] is True and summary["status"] == "complete"
+    assert summary["exit"] == "exit-delta"
+    trained = {lr: rank for lr, rank, _ in summary["history"] if rank >= 0}
+    assert summary["lr"] in trained and summary["last_trained"] in trained
+    low, high = summary["final_range"]
+    assert high - low < 3e-5 and low <= summary["lr"] <= high  # the rules' own exit: the range closed
+    assert 9e-3 < summary["lr"] < 2.7e-2  # where the rank reaches 0 (the trainer's third and fourth layers)
+    tuned = yaml.safe_load((run / "tuned.yaml").read_text())
+    assert tuned["trainer"] == {"name": "ranked_trainer", "lr": summary["lr"]}
+    assert summary["tuned"] == str(run / "tuned.yaml")
+    assert f"learning rate {summary['lr']:.6g} after {summary['trials']} short trials" in result.stdout
+
+
+def test_a_weight_decay_search_reports_its_final_region_and_last_trial(toy_site, hbk, tmp_path):
+    site = toy_site("ranked", plugins=Path(__file__).parent / "toy_plugins")
+    experiment = yaml.safe_load(EXAMPLE.read_text())
+    experiment.update(trainer={"name": "ranked_trainer"}, output_dir=str(tmp_path / "runs"))
+    path = tmp_path / "ranked.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    result = hbk("tune-lr", str(path), "--weight-decay", "--max-trials", "12", "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 3 and "(exit-budget)" in result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    summary = json.loads((run / "summary.json").read_text())
+    lr_scale, weight_decay_scale = summary["scales"]
+    assert summary["final_range"] == {
+        "lr": pytest.approx([summary["lr"] / lr_scale, summary["lr"] * lr_scale]),
+        "weight_decay": pytest.approx(
+            [summary["weight_decay"] / weight_decay_scale, summary["weight_decay"] * weight_decay_scale]
+        ),
+    }
+    trials = [[lr, wd] for lr, wd, _, msg in summary["history"] if msg == "trial"]
+    assert len(trials) == 12 and summary["last_trained"] == trials[-1]

@@ -1,0 +1,37 @@
+"""A trainer whose trained network has a known rank at each learning rate (for hbk tune-lr)."""
+
+from hyperbox.kernel import hookimpl
+
+#: convolution ``i`` learns (gains a rank-2 pattern) from the rate ``FIRST_RATE * STEP ** i`` up
+LAYERS, FIRST_RATE, STEP = 4, 1e-3, 3.0
+
+
+class RankedTrainer:
+    """Trains nothing and steps no optimiser: returns four 8-channel convolutions, noise, of which
+    those whose rate ``lr`` has reached have learnt; the rank falls from 1 (lr < 1e-3) to 0
+    (lr >= 2.7e-2)."""
+
+    def __init__(self, lr: float = 0.1, epochs: int = 1, scheduler=None, weight_decay: float = 0.0) -> None:
+        self.lr, self.epochs = lr, epochs
+
+    def trial(self, model, arch, data, context):
+        import torch
+
+        generator = torch.Generator().manual_seed(0)
+        layers = []
+        for index in range(LAYERS):
+            conv = torch.nn.Conv2d(8, 8, 3)
+            with torch.no_grad():
+                conv.weight.copy_(0.1 * torch.randn(conv.weight.shape, generator=generator))
+                if self.lr >= FIRST_RATE * STEP**index:
+                    pattern = torch.randn(8, 2, generator=generator) @ torch.randn(2, 72, generator=generator)
+                    conv.weight += pattern.reshape(conv.weight.shape)
+            layers.append(conv)
+        for epoch in range(self.epochs):
+            context.report(epoch, {"loss": 0.0})
+        return torch.nn.Sequential(*layers)
+
+
+@hookimpl
+def hyperbox_register_trainers(register):
+    register("ranked_trainer", RankedTrainer)
