@@ -229,3 +229,17 @@ def test_a_weight_decay_search_reports_its_final_region_and_last_trial(toy_site,
     }
     trials = [[lr, wd] for lr, wd, _, msg in summary["history"] if msg == "trial"]
     assert len(trials) == 12 and summary["last_trained"] == trials[-1]
+
+
+def test_an_architecture_whose_trained_network_the_rank_cannot_read_is_a_one_line_error(toy_site, hbk, tmp_path):
+    site = toy_site("ranked", plugins=Path(__file__).parent / "toy_plugins")
+    experiment = yaml.safe_load(EXAMPLE.read_text())
+    # the supernet has convolutions; the network trained has only 1-channel ones
+    experiment.update(trainer={"name": "ranked_trainer", "channels": 1}, output_dir=str(tmp_path / "runs"))
+    path = tmp_path / "ranked.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    result = hbk("tune-lr", str(path), "-q", site=site, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "ranked.yaml: architecture {" in result.stderr and "it trains none" in result.stderr
+    runs = tmp_path / "runs"
+    assert not runs.exists() or not any(runs.iterdir())  # nothing half-written

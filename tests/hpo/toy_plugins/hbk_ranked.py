@@ -7,12 +7,14 @@ LAYERS, FIRST_RATE, STEP = 4, 1e-3, 3.0
 
 
 class RankedTrainer:
-    """Trains nothing and steps no optimiser: returns four 8-channel convolutions, noise, of which
-    those whose rate ``lr`` has reached have learnt; the rank falls from 1 (lr < 1e-3) to 0
-    (lr >= 2.7e-2)."""
+    """Trains nothing and steps no optimiser: returns four convolutions of ``channels`` channels
+    (8: the rank falls from 1 at lr < 1e-3 to 0 at lr >= 2.7e-2; 1: nothing the rank reads),
+    noise, of which those whose rate ``lr`` has reached have learnt."""
 
-    def __init__(self, lr: float = 0.1, epochs: int = 1, scheduler=None, weight_decay: float = 0.0) -> None:
-        self.lr, self.epochs = lr, epochs
+    def __init__(
+        self, lr: float = 0.1, epochs: int = 1, scheduler=None, weight_decay: float = 0.0, channels: int = 8
+    ) -> None:
+        self.lr, self.epochs, self.channels = lr, epochs, channels
 
     def trial(self, model, arch, data, context):
         import torch
@@ -20,11 +22,13 @@ class RankedTrainer:
         generator = torch.Generator().manual_seed(0)
         layers = []
         for index in range(LAYERS):
-            conv = torch.nn.Conv2d(8, 8, 3)
+            conv = torch.nn.Conv2d(self.channels, self.channels, 3)
             with torch.no_grad():
                 conv.weight.copy_(0.1 * torch.randn(conv.weight.shape, generator=generator))
                 if self.lr >= FIRST_RATE * STEP**index:
-                    pattern = torch.randn(8, 2, generator=generator) @ torch.randn(2, 72, generator=generator)
+                    pattern = torch.randn(self.channels, 2, generator=generator) @ torch.randn(
+                        2, self.channels * 9, generator=generator
+                    )
                     conv.weight += pattern.reshape(conv.weight.shape)
             layers.append(conv)
         for epoch in range(self.epochs):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 import time
 
@@ -75,7 +76,7 @@ def tune_lr_command(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     from hyperbox.hpo._epoch_weights import EpochWeights
-    from hyperbox.hpo.autohyper import LR_CEILING, noise_only_unfoldings, tune_lr, tune_lr_wd
+    from hyperbox.hpo.autohyper import LR_CEILING, noise_only_unfoldings, ranked_unfoldings, tune_lr, tune_lr_wd
 
     # checked before the run directory exists: a bad option leaves nothing behind
     if not 0 < args.min_lr < args.max_lr <= LR_CEILING:
@@ -157,7 +158,12 @@ def tune_lr_command(argv: list[str]) -> int:
                 on_report=report,
             )
             epochs = weights.snapshots(trainer.trial(components.model, arch, components.data, context))
-        if number == 0:
+        if number == 0:  # the supernet was checked; the architecture it trains may hold less
+            if not ranked_unfoldings(epochs[0]):
+                raise ConfigError(
+                    f"{experiment.source}: architecture {json.dumps(arch_json)}: autoHyper's rank reads convolution "
+                    "weights with 2 or more input and output channels, and it trains none"
+                )
             left_out.extend(noise_only_unfoldings(epochs[0]))
             log.info("rank_left_out", unfoldings=left_out)
         metrics = {key: float(value) for key, value in values.items()}

@@ -5,7 +5,13 @@ Torch-free: models are read through ``named_parameters()``.
 """
 
 from hyperbox.hpo.autohyper._evbmf import EVBMFResult, evbmf
-from hyperbox.hpo.autohyper._knowledge import knowledge_gain, low_rank_metric, noise_only_unfoldings, trial_rank
+from hyperbox.hpo.autohyper._knowledge import (
+    knowledge_gain,
+    low_rank_metric,
+    noise_only_unfoldings,
+    ranked_unfoldings,
+    trial_rank,
+)
 from hyperbox.hpo.autohyper._search import LR_CEILING, AutoHyper, AutoHyperResult, tune_lr
 from hyperbox.hpo.autohyper._trust_region import TrustRegionAutoHyper, TrustRegionResult, tune_lr_wd
 
@@ -20,6 +26,7 @@ __all__ = [
     "knowledge_gain",
     "low_rank_metric",
     "noise_only_unfoldings",
+    "ranked_unfoldings",
     "trial_rank",
     "tune_lr",
     "tune_lr_wd",

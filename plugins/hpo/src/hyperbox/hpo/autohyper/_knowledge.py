@@ -32,7 +32,14 @@ import numpy as np
 
 from hyperbox.hpo.autohyper._evbmf import evbmf
 
-__all__ = ["knowledge_gain", "low_rank_metric", "noise_only_unfoldings", "score_trained", "trial_rank"]
+__all__ = [
+    "knowledge_gain",
+    "low_rank_metric",
+    "noise_only_unfoldings",
+    "ranked_unfoldings",
+    "score_trained",
+    "trial_rank",
+]
 
 #: the two unfoldings of a convolution weight, in the reference's order (``metrics.py:evaluate``)
 MODES = ("mode 3", "mode 4")
@@ -77,15 +84,24 @@ def knowledge_gain(model: Any) -> dict[str, list[float]]:
     }
 
 
-def noise_only_unfoldings(model: Any) -> list[str]:
-    """The unfoldings left out of the rank because a side of 1 can never leave noise, as
-    ``"name mode 3 (1 x 144)"``."""
+def _described_unfoldings(model: Any, in_rank: bool) -> list[str]:
     return [
         f"{name} {mode} ({unfolding.shape[0]} x {unfolding.shape[1]})"
         for name, weight in _convolutions(model)
         for mode, unfolding in zip(MODES, _unfoldings(weight))
-        if min(unfolding.shape) == 1
+        if (min(unfolding.shape) > 1) == in_rank
     ]
+
+
+def noise_only_unfoldings(model: Any) -> list[str]:
+    """The unfoldings left out of the rank because a side of 1 can never leave noise, as
+    ``"name mode 3 (1 x 144)"``."""
+    return _described_unfoldings(model, in_rank=False)
+
+
+def ranked_unfoldings(model: Any) -> list[str]:
+    """The unfoldings the rank reads (both sides 2 or more), named as by :func:`noise_only_unfoldings`."""
+    return _described_unfoldings(model, in_rank=True)
 
 
 def _ranked_gains(model: Any) -> list[float | None]:
