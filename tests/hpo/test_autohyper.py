@@ -381,3 +381,9 @@ def test_the_search_converges_on_a_small_resnet_on_digits():
     fast = [rank for lr, rank in trained if lr > 1e-2]
     assert slow and fast and np.mean(fast) < np.mean(slow) - 0.3  # the larger the rate, the more layers learn
     assert result.lr in dict(trained) and 1e-3 < result.lr < 0.1
+
+
+def test_a_range_the_search_would_end_before_training_is_refused():
+    # the reference would return max_lr untrained at once (its first check is the range's width)
+    with pytest.raises(ValueError, match="max_lr - min_lr must be at least lr_delta"):
+        AutoHyper(lambda lr: lr, min_lr=0.01, max_lr=0.01001)

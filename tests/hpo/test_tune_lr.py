@@ -108,6 +108,7 @@ def test_tune_lr_refuses_a_trainer_without_a_learning_rate_before_creating_a_run
         (["--max-lr", "20"], "--max-lr <= 10"),
         (["--min-lr", "0.5"], "0 < --min-lr < --max-lr"),
         (["--max-trials", "0"], "--max-trials must be at least 1"),
+        (["--min-lr", "0.01", "--max-lr", "0.01001"], "--max-lr - --min-lr must be at least 3e-05"),
     ],
 )
 def test_bad_options_are_one_line_errors_before_a_run_directory(hbk, tmp_path, option, message):

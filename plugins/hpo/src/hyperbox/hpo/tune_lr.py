@@ -76,12 +76,23 @@ def tune_lr_command(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     from hyperbox.hpo._epoch_weights import EpochWeights
-    from hyperbox.hpo.autohyper import LR_CEILING, noise_only_unfoldings, ranked_unfoldings, tune_lr, tune_lr_wd
+    from hyperbox.hpo.autohyper import (
+        LR_CEILING,
+        LR_DELTA,
+        noise_only_unfoldings,
+        ranked_unfoldings,
+        tune_lr,
+        tune_lr_wd,
+    )
 
     # checked before the run directory exists: a bad option leaves nothing behind
     if not 0 < args.min_lr < args.max_lr <= LR_CEILING:
         raise ConfigError(
             f"tune-lr: need 0 < --min-lr < --max-lr <= {LR_CEILING:g}, got {args.min_lr} and {args.max_lr}"
+        )
+    if not args.weight_decay and args.max_lr - args.min_lr < LR_DELTA:  # the search would end untrained
+        raise ConfigError(
+            f"tune-lr: --max-lr - --min-lr must be at least {LR_DELTA:g}, got {args.min_lr} and {args.max_lr}"
         )
     for option, value, least in (
         ("--epochs", args.epochs, 1),

@@ -12,11 +12,12 @@ from hyperbox.hpo.autohyper._knowledge import (
     ranked_unfoldings,
     trial_rank,
 )
-from hyperbox.hpo.autohyper._search import LR_CEILING, AutoHyper, AutoHyperResult, tune_lr
+from hyperbox.hpo.autohyper._search import LR_CEILING, LR_DELTA, AutoHyper, AutoHyperResult, tune_lr
 from hyperbox.hpo.autohyper._trust_region import TrustRegionAutoHyper, TrustRegionResult, tune_lr_wd
 
 __all__ = [
     "LR_CEILING",
+    "LR_DELTA",
     "AutoHyper",
     "AutoHyperResult",
     "EVBMFResult",
