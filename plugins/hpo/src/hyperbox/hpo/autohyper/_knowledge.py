@@ -5,7 +5,7 @@ As the reference code does it (github.com/MathieuTuli/autoHyper, branch ``master
 are not. A weight ``(out, in, *kernel)`` is unfolded along its input channels (mode 3,
 ``in x out*k``) and its output channels (mode 4, ``out x in*k``); EVBMF separates each
 unfolding's signal from noise, and the *knowledge gain* is ``sum(sigma_i / sigma_1) / L`` over the
-retained singular values, ``L`` the unfolding's smaller side: 0 when the weights are
+retained singular values, ``L`` the unfolding's rows (its channels): 0 when the weights are
 indistinguishable from noise (nothing learnt yet), up to 1 when every direction carries
 information. The rank is the fraction of unfoldings with zero gain
 (``src/autohyper/autoHyper.py:compute_rank``).
