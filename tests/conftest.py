@@ -10,12 +10,13 @@ TOY_PLUGINS = Path(__file__).parent / "kernel" / "toy_plugins"
 REPO = Path(__file__).resolve().parents[1]
 
 
-def install_toy_plugins(site: Path, *names: str) -> Path:
-    """Install toy plugins the way pip does: the module plus a ``.dist-info`` with entry points."""
+def install_toy_plugins(site: Path, *names: str, plugins: Path = TOY_PLUGINS) -> Path:
+    """Install toy plugins (``plugins/hbk_NAME.py``) the way pip does: the module plus a
+    ``.dist-info`` with entry points."""
     site.mkdir(parents=True, exist_ok=True)
     for name in names:
         module = f"hbk_{name}"
-        shutil.copy(TOY_PLUGINS / f"{module}.py", site / f"{module}.py")
+        shutil.copy(plugins / f"{module}.py", site / f"{module}.py")
         dist_info = site / f"hyperbox_plugin_{name}-1.0.dist-info"
         dist_info.mkdir(exist_ok=True)
         (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: hyperbox-plugin-{name}\nVersion: 1.0\n")
@@ -30,8 +31,8 @@ def toy_site(tmp_path, monkeypatch):
     for module in [m for m in sys.modules if m.startswith("hbk_")]:
         monkeypatch.delitem(sys.modules, module)
 
-    def install(*names):
-        install_toy_plugins(site, *names)
+    def install(*names, plugins=TOY_PLUGINS):
+        install_toy_plugins(site, *names, plugins=plugins)
         monkeypatch.syspath_prepend(str(site))
         return site
 

@@ -53,7 +53,10 @@ def test_search_converges_near_the_optimum_within_a_budget(tmp_path, best_lr, be
     assert result.history[-1][3] == "exit-converged" and result.converged
     assert abs(np.log(result.lr / best_lr)) < 0.5  # inside the rank-0 disc around the optimum
     assert abs(np.log(result.weight_decay / best_wd)) < 0.75
+    assert all(1 < scale < 1 + 5e-3 for scale in result.scales)  # the region has shrunk to the centre
     rows = read_rows(tmp_path)
+    last_trial = [(float(r["lr"]), float(r["weight_decay"])) for r in rows if r["msg"] == "trial"][-1]
+    assert result.last_trained == last_trial
     assert list(rows[0]) == ["lr", "weight_decay", "rank", "msg"]
     assert [(float(r["lr"]), float(r["weight_decay"]), float(r["rank"]), r["msg"]) for r in rows] == result.history
 
@@ -112,6 +115,8 @@ def test_budget_stops_the_search_and_the_csv_is_written(tmp_path):
     assert [r["msg"] for r in rows] == ["trial"] * 5 + ["exit-budget"]
     assert (result.lr, result.weight_decay) == pytest.approx((1e-4, 1e-7))
     assert not result.converged and result.exit == "exit-budget"
+    assert result.last_trained == (float(rows[4]["lr"]), float(rows[4]["weight_decay"]))
+    assert result.scales == pytest.approx((1.45, 2.0))  # the initial steps: nothing decided yet
 
 
 def test_rank_is_averaged_over_epoch_snapshots():

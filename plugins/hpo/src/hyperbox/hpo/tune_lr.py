@@ -5,7 +5,7 @@ Each short trial trains at a constant rate (the trainer's ``scheduler`` set to n
 one, as the reference's own configuration does: github.com/MathieuTuli/autoHyper, branch
 ``master``, ``src/autohyper/config.yaml``, ``scheduler: 'None'``) and is scored after every epoch. A search
 that ends by one of the reference's rules is *converged*; one that does not (a budget, or a
-network that learns at no rate) says why, exits 1 and writes no ``tuned.yaml`` unless
+network that learns at no rate) says why, exits 3 and writes no ``tuned.yaml`` unless
 ``--allow-unconverged``.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 import time
 
@@ -29,8 +30,8 @@ from hyperbox.kernel.rundir import RunDirectory
 from hyperbox.kernel.trial import TrialRecord, trial_seed
 
 TUNED_FILE = "tuned.yaml"
-#: the exit status of a search that did not converge
-UNCONVERGED_EXIT = 1
+#: the exit status of a search that did not converge; the CLI's own are 1 (an error) and 2 (bad input)
+UNCONVERGED_EXIT = 3
 LABELS = {"lr": "learning rate", "weight_decay": "weight decay"}
 #: ``summary.json``'s ``kind``: the directory holds a tune-lr search, not a run to resume.
 KIND = "tune-lr"
@@ -43,7 +44,8 @@ def tune_lr_command(argv: list[str]) -> int:
         "trials of one architecture; writes lrrt.csv and tuned.yaml (the experiment with that rate) "
         "into a new run directory. With --weight-decay, the trust-region search tunes the learning rate "
         "and weight decay together and writes lrwd.csv instead of lrrt.csv. A search that does not "
-        f"converge exits {UNCONVERGED_EXIT} and writes no tuned.yaml, unless --allow-unconverged.",
+        f"converge exits {UNCONVERGED_EXIT} (1 is an error, 2 bad input) and writes no tuned.yaml, unless "
+        "--allow-unconverged.",
     )
     parser.add_argument("experiment", help="experiment YAML file")
     parser.add_argument("overrides", nargs="*", metavar="key.sub=value", help="dotted overrides")
@@ -74,12 +76,23 @@ def tune_lr_command(argv: list[str]) -> int:
     parser.add_argument("-q", "--quiet", action="store_true", help="no console log")
     args = parser.parse_intermixed_args(argv)  # options may come between overrides
     from hyperbox.hpo._epoch_weights import EpochWeights
-    from hyperbox.hpo.autohyper import LR_CEILING, noise_only_unfoldings, tune_lr, tune_lr_wd
+    from hyperbox.hpo.autohyper import (
+        LR_CEILING,
+        LR_DELTA,
+        noise_only_unfoldings,
+        ranked_unfoldings,
+        tune_lr,
+        tune_lr_wd,
+    )
 
     # checked before the run directory exists: a bad option leaves nothing behind
     if not 0 < args.min_lr < args.max_lr <= LR_CEILING:
         raise ConfigError(
             f"tune-lr: need 0 < --min-lr < --max-lr <= {LR_CEILING:g}, got {args.min_lr} and {args.max_lr}"
+        )
+    if not args.weight_decay and args.max_lr - args.min_lr < LR_DELTA:  # the search would end untrained
+        raise ConfigError(
+            f"tune-lr: --max-lr - --min-lr must be at least {LR_DELTA:g}, got {args.min_lr} and {args.max_lr}"
         )
     for option, value, least in (
         ("--epochs", args.epochs, 1),
@@ -156,7 +169,12 @@ def tune_lr_command(argv: list[str]) -> int:
                 on_report=report,
             )
             epochs = weights.snapshots(trainer.trial(components.model, arch, components.data, context))
-        if number == 0:
+        if number == 0:  # the supernet was checked; the architecture it trains may hold less
+            if not ranked_unfoldings(epochs[0]):
+                raise ConfigError(
+                    f"{experiment.source}: architecture {json.dumps(arch_json)}: autoHyper's rank reads convolution "
+                    "weights with 2 or more input and output channels, and it trains none"
+                )
             left_out.extend(noise_only_unfoldings(epochs[0]))
             log.info("rank_left_out", unfoldings=left_out)
         metrics = {key: float(value) for key, value in values.items()}
@@ -169,7 +187,19 @@ def tune_lr_command(argv: list[str]) -> int:
             budget = {} if args.max_trials is None else {"max_trials": args.max_trials}
             result = tune_lr_wd(short_trial, directory.path, lr=args.min_lr, **budget)
             chosen, record = (result.lr, result.weight_decay), "lrwd.csv"
-            outcome = {"history": [list(row) for row in result.history]}
+            lr_scale, weight_decay_scale = result.scales
+            outcome = {
+                "final_range": {  # the last trust region: the centre times its step factors to -1 and +1
+                    "lr": [result.lr / lr_scale, result.lr * lr_scale],
+                    "weight_decay": [
+                        result.weight_decay / weight_decay_scale,
+                        result.weight_decay * weight_decay_scale,
+                    ],
+                },
+                "scales": list(result.scales),
+                "last_trained": None if result.last_trained is None else list(result.last_trained),
+                "history": [list(row) for row in result.history],
+            }
         else:
             result = tune_lr(
                 short_trial,

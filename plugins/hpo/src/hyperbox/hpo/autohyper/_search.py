@@ -46,16 +46,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hyperbox.hpo.autohyper._knowledge import low_rank_metric, score_trained
+from hyperbox.hpo.autohyper._knowledge import score_trained
 from hyperbox.kernel.files import write_text
 
-__all__ = ["CONVERGED_EXITS", "LR_CEILING", "AutoHyper", "AutoHyperResult", "tune_lr"]
+__all__ = ["CONVERGED_EXITS", "LR_CEILING", "LR_DELTA", "AutoHyper", "AutoHyperResult", "tune_lr"]
 
 LRRT_FILE = "lrrt.csv"
 #: the reference's own exits; ``exit-budget`` and ``exit-ceiling`` stop a search short of them
 CONVERGED_EXITS = ("exit-delta", "exit-counter")
 #: no initial learning rate above this is useful; a search that gets there has found nothing
 LR_CEILING = 10.0
+#: the search ends once its range is narrower than this (the reference's ``lr_delta``)
+LR_DELTA = 3e-5
 #: the rules that move the first rate of a scan up and down
 BOUNCES = ("all-zero", "early-cross")
 
@@ -96,7 +98,8 @@ class AutoHyper:
         max_trials: stop after this many trials whatever the rules say (None: no cap).
         lr_ceiling: never train a rate above this (stop unconverged instead).
         max_reversals: stop unconverged after more ``all-zero``/``early-cross`` reversals in a row.
-        metric: scores a trained model (default :func:`low_rank_metric`).
+        metric: scores one trained model in place of the rank (default: :func:`trial_rank`, the
+            rank over the epochs).
         directory: where ``lrrt.csv`` is written after every row (None: not written).
     """
 
@@ -108,17 +111,21 @@ class AutoHyper:
         max_lr: float = 0.1,
         num_split: int = 20,
         min_delta: float = 5e-3,
-        lr_delta: float = 3e-5,
+        lr_delta: float = LR_DELTA,
         power: float = 0.8,
         max_plateaus: int = 6,
         max_trials: int | None = None,
         lr_ceiling: float = LR_CEILING,
         max_reversals: int = 10,
-        metric: Callable[[Any], float] = low_rank_metric,
+        metric: Callable[[Any], float] | None = None,
         directory: str | os.PathLike | None = None,
     ) -> None:
         if not 0 < min_lr < max_lr:
             raise ValueError(f"autoHyper: need 0 < min_lr < max_lr, got {min_lr} and {max_lr}")
+        if max_lr - min_lr < lr_delta:  # the search would end before its first trial
+            raise ValueError(
+                f"autoHyper: max_lr - min_lr must be at least lr_delta {lr_delta:g}, got {min_lr} and {max_lr}"
+            )
         if num_split < 2:
             raise ValueError(f"autoHyper: num_split must be at least 2, got {num_split}")
         if max_trials is not None and max_trials < 1:

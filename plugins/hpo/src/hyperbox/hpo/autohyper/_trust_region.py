@@ -62,7 +62,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from hyperbox.hpo.autohyper._knowledge import low_rank_metric, score_trained
+from hyperbox.hpo.autohyper._knowledge import score_trained
 from hyperbox.kernel.files import write_text
 
 __all__ = ["TrustRegionAutoHyper", "TrustRegionResult", "tune_lr_wd"]
@@ -84,13 +84,17 @@ def _values(point: np.ndarray) -> tuple[float, float]:
 
 class TrustRegionResult(NamedTuple):
     """The chosen learning rate and weight decay (the last centre), the search's rows
-    ``(lr, wd, rank, msg)``, whether it converged (``exit-converged``) and its exit rule."""
+    ``(lr, wd, rank, msg)``, whether it converged (``exit-converged``), its exit rule, the final
+    step factors ``(lr_scale, weight_decay_scale)`` (the region is ``centre * scale ** {-1, +1}``)
+    and the last point trained ``(lr, weight_decay)`` (None when none was)."""
 
     lr: float
     weight_decay: float
     history: list[tuple[float, float, float, str]]
     converged: bool
     exit: str
+    scales: tuple[float, float]
+    last_trained: tuple[float, float] | None
 
 
 class TrustRegionAutoHyper:
@@ -109,7 +113,8 @@ class TrustRegionAutoHyper:
         min_lr: the ``establish`` phase does not walk below this learning rate.
         scale_delta: stop once every scale is within this of 1.
         max_trials: stop after this many short trainings.
-        metric: scores a trained model (default :func:`low_rank_metric`).
+        metric: scores one trained model in place of the rank (default: :func:`trial_rank`, the
+            rank over the epochs).
         directory: where ``lrwd.csv`` is written after every row (None: not written).
     """
 
@@ -128,7 +133,7 @@ class TrustRegionAutoHyper:
         min_lr: float = 1e-6,
         scale_delta: float = 5e-3,
         max_trials: int = 200,
-        metric: Callable[[Any], float] = low_rank_metric,
+        metric: Callable[[Any], float] | None = None,
         directory: str | os.PathLike | None = None,
     ) -> None:
         positive = {"lr": lr, "weight_decay": weight_decay, "min_lr": min_lr, "scale_delta": scale_delta}
@@ -177,13 +182,16 @@ class TrustRegionAutoHyper:
         max_step = self.initial_step * self.max_expansion
         scored: dict[tuple[float, ...], float] = {}  # log point, rounded against float drift -> rank
         establishing = True
+        last_trained: tuple[float, float] | None = None
 
         def key(point: np.ndarray) -> tuple[float, ...]:
             return tuple(np.round(point, 9))
 
         def finish(msg: str) -> TrustRegionResult:
             self._record(centre, scored.get(key(centre), -1.0), msg)
-            return TrustRegionResult(*_values(centre), list(self.history), msg == "exit-converged", msg)
+            scales = tuple(float(scale) for scale in np.exp(step))
+            converged = msg == "exit-converged"
+            return TrustRegionResult(*_values(centre), list(self.history), converged, msg, scales, last_trained)
 
         while True:
             if np.all(np.expm1(step) < self.scale_delta):
@@ -195,6 +203,7 @@ class TrustRegionAutoHyper:
                         return finish("exit-budget")
                     scored[key(point)] = self.rank(*_values(point))
                     self._record(point, scored[key(point)], "trial")
+                    last_trained = _values(point)
             ranks = np.array([scored[key(point)] for point in stencil])
             if establishing and np.all(ranks < self.noise_rank) and np.exp(centre[0]) > self.min_lr:
                 highest = int(np.argmax(ranks))
