@@ -74,3 +74,17 @@ def test_a_2d_policy_for_volumes_is_a_one_line_error():
         ConfigError, match=r"policy dims=2 does not fit the data: samples of shape \(1, 6, 6, 6\) are 3-D"
     ):
         search(volume_space(dims=2), "random", trainer="standalone", dataset=VOLUMES, budget=1)
+
+
+def test_crop_pads_each_axis_by_its_own_length_and_gates_each_volume():
+    from hyperbox.ada.volumetric import PaddedCrop3D
+
+    torch.manual_seed(0)
+    flat = torch.zeros(64, 1, 4, 16, 16)  # thin in depth: padding depth as a side would crop the block away
+    flat[:, :, 1:3, 6:10, 6:10] = 1.0
+    cropped = PaddedCrop3D(0.3, 1.0)(flat)  # shifts of at most 1 voxel in depth, 5 in height and width
+    assert torch.equal(cropped.flatten(1).sum(1), flat.flatten(1).sum(1))  # whole voxels, the block kept
+    assert (cropped != flat).flatten(1).any(1).float().mean() > 0.5
+    gated = PaddedCrop3D(0.3, 0.5)(flat)
+    changed = (gated != flat).flatten(1).any(1)
+    assert 0 < changed.sum() < 64  # each volume drawn on its own

@@ -13,6 +13,7 @@ operations in order.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,11 +26,11 @@ OPERATIONS_3D = (
     "translate",
     "scale",
     "shear",
-    "crop",
     "horizontal_flip",
     "vertical_flip",
     "depthical_flip",
     "equalize",
+    "crop",
 )
 #: First and last point of each 3-D operation's eleven-point magnitude scale.
 SCALES_3D = {
@@ -68,22 +69,29 @@ def build_operation_3d(name: str, probability: float, magnitude: int | None) -> 
 
 class PaddedCrop3D(nn.Module):
     """Kornia's ``RandomCrop3D`` of the volume's own size after padding each side by ``fraction`` of
-    its length: the crop is built at the first call, when the volume's size is known."""
+    its length (at least one voxel), applied to each volume with ``probability`` as the other
+    operations are (Kornia's crop would gate the whole batch at once). The crop is built at the
+    first call, when the volume's size is known, on the volume's device."""
 
     def __init__(self, fraction: float, probability: float) -> None:
         super().__init__()
         self.fraction, self.probability = fraction, probability
-        self.crops = nn.ModuleDict()  # one per volume size met
+        self._crop: Any = None  # Kornia's crop for the size met last (it holds no state to save)
+        self._size: tuple[int, ...] = ()
 
     def forward(self, volumes: torch.Tensor) -> torch.Tensor:
         import kornia.augmentation as K
 
-        size = tuple(volumes.shape[-3:])
-        key = "x".join(map(str, size))
-        if key not in self.crops:
-            padding = tuple(round(self.fraction * side) for side in size)
-            self.crops[key] = K.RandomCrop3D(size, padding=padding, p=self.probability)
-        return self.crops[key](volumes)
+        depth, height, width = volumes.shape[-3:]
+        if self._crop is None or self._size != (depth, height, width, volumes.device):
+            pd, ph, pw = (max(1, round(self.fraction * side)) for side in (depth, height, width))
+            # Kornia reads a 3-tuple padding as (width, height, depth); nearest: whole-voxel shifts
+            self._crop = K.RandomCrop3D((depth, height, width), padding=(pw, ph, pd), resample="nearest")
+            self._crop.set_rng_device_and_dtype(volumes.device, volumes.dtype)
+            self._size = (depth, height, width, volumes.device)
+        cropped = self._crop(volumes)
+        chosen = torch.rand(volumes.shape[0], device=volumes.device) < self.probability
+        return torch.where(chosen.view(-1, *([1] * (volumes.dim() - 1))), cropped, volumes)
 
 
 class VolumePolicy(nn.Module):
