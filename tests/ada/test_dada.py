@@ -205,3 +205,7 @@ def test_a_resumed_dada_search_ends_with_the_uninterrupted_network_and_policy(tm
     assert all(torch.equal(a, b) for a, b in zip(resumed.state_dict().values(), whole.state_dict().values()))
     assert resumed_mutator.export() == whole_mutator.export()  # the same derived policy
     assert not (tmp_path / "stopped" / "dada.last.pt").exists()  # the search ended: nothing left to resume
+    again = _Context(tmp_path / "whole", resumed=True)  # a finished search resumed: its result loaded, not redone
+    loaded, loaded_mutator = dada_search(again)
+    assert again.epochs == [] and loaded_mutator.export() == whole_mutator.export()
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), whole.state_dict().values()))

@@ -36,6 +36,7 @@ from torch import nn
 from hyperbox.ada.ops import SCALES, WITHOUT_MAGNITUDE
 from hyperbox.ada.policy import AugmentationPolicy
 from hyperbox.kernel import ConfigError, Mutator, SearchSpace
+from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
 from hyperbox.nas.trainers._darts import VAL_ORDER
 from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
@@ -198,6 +199,8 @@ class DadaMutator(Mutator):
         return dict(self._derived or {})
 
 
+#: the searched network and relaxed policy, which a resumed run loads instead of searching again
+CHECKPOINT = "dada.pt"
 #: the training state after the last finished epoch, while the search runs
 EPOCH_CHECKPOINT = "dada.last.pt"
 
@@ -272,10 +275,24 @@ class DadaTrainer(LeadsFollowers):
             raise ConfigError(f"trainer 'dada': fix the network with network_arch (undecided: {network_keys})")
         relaxed = RelaxedPolicy(policy, self.temperature)
         with self._lead(context, FIT) as processes:
-            checkpoint = EpochCheckpoint(context.state_path(EPOCH_CHECKPOINT), self.checkpoint_every, processes)
-            training = Training(processes, checkpoint, self.precision, self.sync_bn)
-            self.search(model.network.to(training.device), relaxed.to(training.device), data, context, training)
-            checkpoint.discard()  # the search's result lives on in the derived policy and the trained network
+            network, relaxed = model.network.to(processes.device), relaxed.to(processes.device)
+            final = context.state_path(CHECKPOINT)
+            saved = None
+            if processes.leader and context.resumed and final is not None and final.is_file():
+                saved = load_state_dict(final, map_location="cpu")
+            saved = processes.broadcast(saved)  # every rank loads, or every rank searches
+            if saved is not None:
+                network.load_state_dict(saved["network"])
+                relaxed.load_state_dict(saved["policy"])
+                context.log.info("dada_state_loaded", path=str(final))
+            else:
+                checkpoint = EpochCheckpoint(context.state_path(EPOCH_CHECKPOINT), self.checkpoint_every, processes)
+                self.search(
+                    network, relaxed, data, context, Training(processes, checkpoint, self.precision, self.sync_bn)
+                )
+                if final is not None and processes.leader:  # a search kept in memory keeps no file
+                    save_state_dict(final, {"network": network.state_dict(), "policy": relaxed.state_dict()})
+                    checkpoint.discard()
         arch = mutator.fix(relaxed.derive())
         context.log.info("dada_derived", arch=SearchSpace.of(model).to_json(arch))
 
@@ -339,12 +356,14 @@ class DadaTrainer(LeadsFollowers):
 
         original = [w.detach().clone() for w in weights]
         steps = _gradients(train_loss(), weights, zeros=True)
+        training.processes.average_gradients(steps)  # on several ranks, one virtual step for the global batch
         with torch.no_grad():  # the virtual step w' = w - xi * (momentum * buffer + grad + weight_decay * w)
             for w, step in zip(weights, steps):
                 buffer = w_optimizer.state.get(w, {}).get("momentum_buffer")
                 step = step + self.w_weight_decay * w + (0 if buffer is None else self.w_momentum * buffer)
                 w.sub_(xi * step)
         val_gradients = _gradients(self.criterion(network(val_batch[0]), val_batch[1]), weights, zeros=True)
+        training.processes.average_gradients(val_gradients)  # and one eps
         eps = 0.01 / torch.cat([g.flatten() for g in val_gradients]).norm().clamp_min(1e-12)
         policy = list(relaxed.parameters())
         perturbed = []
