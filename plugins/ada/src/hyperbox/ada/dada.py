@@ -36,8 +36,7 @@ from torch import nn
 from hyperbox.ada.ops import SCALES, WITHOUT_MAGNITUDE
 from hyperbox.ada.policy import AugmentationPolicy
 from hyperbox.kernel import ConfigError, Mutator, SearchSpace
-from hyperbox.kernel.files import load_state_dict, save_state_dict
-from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, TrainingResult, check_checkpoint_every
 from hyperbox.nas.trainers._darts import VAL_ORDER
 from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._precision import check_precision
@@ -276,23 +275,18 @@ class DadaTrainer(LeadsFollowers):
         relaxed = RelaxedPolicy(policy, self.temperature)
         with self._lead(context, FIT) as processes:
             network, relaxed = model.network.to(processes.device), relaxed.to(processes.device)
-            final = context.state_path(CHECKPOINT)
-            saved = None
-            if processes.leader and context.resumed and final is not None and final.is_file():
-                saved = load_state_dict(final, map_location="cpu")
-            saved = processes.broadcast(saved)  # every rank loads, or every rank searches
+            result = TrainingResult(context, CHECKPOINT, processes)
+            saved = result.load()
             if saved is not None:
                 network.load_state_dict(saved["network"])
                 relaxed.load_state_dict(saved["policy"])
-                context.log.info("dada_state_loaded", path=str(final))
+                context.log.info("dada_state_loaded", path=str(result.path))
             else:
                 checkpoint = EpochCheckpoint(context.state_path(EPOCH_CHECKPOINT), self.checkpoint_every, processes)
-                self.search(
-                    network, relaxed, data, context, Training(processes, checkpoint, self.precision, self.sync_bn)
-                )
-                if final is not None and processes.leader:  # a search kept in memory keeps no file
-                    save_state_dict(final, {"network": network.state_dict(), "policy": relaxed.state_dict()})
-                    checkpoint.discard()
+                training = Training(processes, checkpoint, self.precision, self.sync_bn)
+                self.search(network, relaxed, data, context, training)
+                result.save({"network": network.state_dict(), "policy": relaxed.state_dict()})
+                checkpoint.discard()
         arch = mutator.fix(relaxed.derive())
         context.log.info("dada_derived", arch=SearchSpace.of(model).to_json(arch))
 

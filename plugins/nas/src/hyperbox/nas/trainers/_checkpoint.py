@@ -22,7 +22,7 @@ import torch
 from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.trainers._distributed import Processes
 
-__all__ = ["EpochCheckpoint", "check_checkpoint_every"]
+__all__ = ["EpochCheckpoint", "TrainingResult", "check_checkpoint_every"]
 
 
 def check_checkpoint_every(value: int | None, allow_none: bool = False) -> None:
@@ -143,3 +143,24 @@ def _set_global_generators(generators: Mapping[str, Any]) -> None:
         numpy.random.set_state((kind, keys.numpy().astype(numpy.uint32), position, has_gauss, gauss))
     if "cuda" in generators and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(generators["cuda"])
+
+
+class TrainingResult:
+    """What a finished training saves in the run directory (``supernet.pt``, ``darts.pt``,
+    ``dada.pt``): a resumed run loads it on every rank instead of training again. Rank 0 alone
+    writes it; a search kept in memory (no run directory) keeps none."""
+
+    def __init__(self, context: Any, name: str, processes: Processes) -> None:
+        self.path: Path | None = context.state_path(name)
+        self.resumed, self.processes = bool(context.resumed), processes
+
+    def load(self) -> Any:
+        """The saved result on every rank, or None (every rank then trains)."""
+        saved = None
+        if self.processes.leader and self.resumed and self.path is not None and self.path.is_file():
+            saved = load_state_dict(self.path, map_location="cpu")
+        return self.processes.broadcast(saved)
+
+    def save(self, state: Any) -> None:
+        if self.path is not None and self.processes.leader:
+            save_state_dict(self.path, state)

@@ -10,12 +10,11 @@ import torch
 from torch import nn
 
 from hyperbox.kernel import ConfigError
-from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
-from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, TrainingResult, check_checkpoint_every
 from hyperbox.nas.trainers._distributed import Processes
 from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._optim import check_non_negative, check_positive_int
@@ -117,24 +116,20 @@ class DartsTrainer(LeadsFollowers):
         if hasattr(mutator, "to"):
             mutator.to(processes.device)  # the architecture weights live in the mutator
         alphas = list(mutator.arch_parameters())
-        final = context.state_path(CHECKPOINT)
-        saved = None
-        if processes.leader and context.resumed and final is not None and final.is_file():
-            saved = load_state_dict(final, map_location="cpu")
-        saved = processes.broadcast(saved)  # every rank loads, or every rank searches
+        result = TrainingResult(context, CHECKPOINT, processes)
+        saved = result.load()
         if saved is not None:
             model.load_state_dict(saved["supernet"])
             with torch.no_grad():
                 for alpha, value in zip(alphas, saved["alphas"]):
                     alpha.copy_(value)
-            context.log.info("darts_state_loaded", path=str(final))
+            context.log.info("darts_state_loaded", path=str(result.path))
         else:
             checkpoint = EpochCheckpoint(context.state_path(EPOCH_CHECKPOINT), self.checkpoint_every, processes)
             training = Training(processes, checkpoint, self.precision, self.sync_bn)
             self._search(model, mutator, alphas, data, context, training)
-            if final is not None and processes.leader:  # a search kept in memory keeps no file
-                save_state_dict(final, {"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
-                checkpoint.discard()
+            result.save({"supernet": model.state_dict(), "alphas": [a.detach().cpu() for a in alphas]})
+            checkpoint.discard()
 
     def _search(
         self, model: nn.Module, mutator: Any, alphas: list, data: Any, context: Any, training: Training

@@ -8,12 +8,11 @@ from typing import Any
 from torch import nn
 
 from hyperbox.kernel import ConfigError, SearchSpace
-from hyperbox.kernel.files import load_state_dict, save_state_dict
 from hyperbox.nas.estimators._accuracy import logits_of
 from hyperbox.nas.estimators._device import resolve_device
 from hyperbox.nas.estimators._plain import mark_shared_statistics
 from hyperbox.nas.trainers._augment import batch_transform, check_augment
-from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, check_checkpoint_every
+from hyperbox.nas.trainers._checkpoint import EpochCheckpoint, TrainingResult, check_checkpoint_every
 from hyperbox.nas.trainers._distributed import Processes
 from hyperbox.nas.trainers._followers import FIT, LeadsFollowers
 from hyperbox.nas.trainers._optim import (
@@ -60,14 +59,11 @@ class SupernetTrainer(LeadsFollowers):
 
     def _fit(self, model: nn.Module, data: Any, context: Any, processes: Processes) -> None:
         model.to(processes.device)
-        final = context.state_path(self.checkpoint_name)
-        saved = None
-        if processes.leader and context.resumed and final is not None and final.is_file():
-            saved = load_state_dict(final, map_location="cpu")
-        saved = processes.broadcast(saved)  # every rank loads, or every rank trains
+        result = TrainingResult(context, self.checkpoint_name, processes)
+        saved = result.load()
         if saved is not None:
             model.load_state_dict(saved)
-            context.log.info("supernet_loaded", path=str(final))
+            context.log.info("supernet_loaded", path=str(result.path))
             return
         space = SearchSpace.of(model)
         # The decisions in place before training come back afterwards, as JSON (unambiguous to re-apply).
@@ -78,9 +74,8 @@ class SupernetTrainer(LeadsFollowers):
         finally:
             for mutable, decision in before:
                 mutable.decision = decision
-        if final is not None and processes.leader:  # a search kept in memory keeps no file
-            save_state_dict(final, model.state_dict())
-            checkpoint.discard()
+        result.save(model.state_dict())
+        checkpoint.discard()
 
     @property
     def epoch_checkpoint_name(self) -> str:
