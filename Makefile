@@ -1,11 +1,11 @@
 # `make run`: set up .venv and run the quick demo; `make test`: set up and run the whole test suite
-# (`make test-quick`: without the slow end-to-end searches).
+# (`make test-quick`: without the slow end-to-end searches; `make lint`: ruff's checks and formatting).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DISTRIBUTIONS := -e 'kernel[plot]' -e plugins/nas -e plugins/networks -e plugins/hpo -e plugins/ada
 
-.PHONY: install run test test-quick
+.PHONY: install run test test-quick lint
 install: $(VENV)/.installed
 
 $(VENV)/.installed: constraints.txt requirements-dev.txt pyproject.toml kernel/pyproject.toml plugins/*/pyproject.toml
@@ -23,4 +23,7 @@ test: install
 
 test-quick: install
 	$(BIN)/pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
