@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -107,7 +106,7 @@ class ComposedNetwork(nn.Module):
         )
         #: the network of the architecture met last (only it: the space is copied for every trial)
         self.current: nn.Module | None = None
-        self._current_values: str | None = None
+        self._current_values: tuple | None = None
         self._build_network(self._config)  # the description as written: what cannot build fails here, not in a trial
 
     def _argument_at(self, key: str) -> Any:
@@ -169,7 +168,7 @@ class ComposedNetwork(nn.Module):
 
     def network(self) -> nn.Module:
         """The network of the current decisions, built when they change."""
-        chosen = json.dumps(self.values(), sort_keys=True, default=str)
+        chosen = tuple(decision.decision for decision in self.decisions)  # canonical, cheap on every forward
         if self.current is None or chosen != self._current_values:
             self.current = self._build_network(self.description()).train(self.training)
             self._current_values = chosen
